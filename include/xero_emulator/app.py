@@ -128,7 +128,8 @@ class Emulator:
         self.admin = Admin(self)
 
     def reset(self) -> None:
-        """Back to the fixture: organisations, tokens, counters, faults and the request log."""
+        """Back to the fixture: organisations, tokens, counters, faults, the clock and the request log."""
+        self.clock.reset()
         self.store.clear()
         seed(self.store, self.clock, self.fixture)
         self.limiter.reset()

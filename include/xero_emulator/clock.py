@@ -13,9 +13,15 @@ class Clock:
 
     def __init__(self, speed: float = 1.0) -> None:
         self._lock = threading.Lock()
-        self._speed = speed
-        self._anchor_real = time.monotonic()
-        self._anchor_emulated = time.time()
+        self._initial_speed = speed
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to wall time at the speed the emulator was started with."""
+        with self._lock:
+            self._speed = self._initial_speed
+            self._anchor_real = time.monotonic()
+            self._anchor_emulated = time.time()
 
     @property
     def speed(self) -> float:

@@ -1,0 +1,37 @@
+# omono-xero-sync: every command a user or CI needs. Run `make help`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV_VERSION := 0.13.9
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: help venv test test-unit test-integration lint emulator clean
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+venv: $(VENV)/.installed  ## create .venv with the pinned dependencies (requirements.txt + requirements.lock)
+
+$(VENV)/.installed: requirements.txt requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt -c requirements.lock
+	touch $@
+
+test: venv  ## run every test (unit and integration)
+	$(BIN)/pytest
+
+test-unit: venv  ## fast tests only: no database, no network
+	$(BIN)/pytest -m unit
+
+test-integration: venv  ## tests on the real Xero emulator over HTTP (and PostgreSQL)
+	$(BIN)/pytest -m integration
+
+lint: venv  ## ruff, including the Airflow 3 rules
+	$(BIN)/ruff check .
+
+emulator: venv  ## run the Xero emulator on 127.0.0.1:8765, keeping its data in .run/xero-emulator
+	$(BIN)/python -m include.xero_emulator --port 8765 --data-dir .run/xero-emulator
+
+clean:  ## remove the virtual environment and local run data
+	rm -rf $(VENV) .run .pytest_cache .ruff_cache
