@@ -101,3 +101,20 @@ def test_currency_not_enabled_for_the_organisation_is_refused(sdk: Sdk) -> None:
 
     [made] = _create(sdk, Contact(name="Yen Co", default_currency=CurrencyCode.JPY))
     assert made.validation_errors[0].message == "Organisation is not subscribed to currency JPY"
+
+
+def test_balances_show_outstanding_and_overdue_receivables(sdk: Sdk, admin: httpx.Client) -> None:
+    from xero_python.accounting import Invoice, Invoices, LineItem
+
+    [made] = _create(sdk, Contact(name="Owing Ltd"))
+    line = LineItem(description="x", quantity=1, unit_amount=100, account_code="200", tax_type="OUTPUT2")
+    overdue = Invoice(type="ACCREC", contact=Contact(contact_id=made.contact_id), status="AUTHORISED",
+                      date=dt.date(2020, 1, 1), due_date=dt.date(2020, 2, 1), line_items=[line])
+    current = Invoice(type="ACCREC", contact=Contact(contact_id=made.contact_id), status="AUTHORISED",
+                      date=dt.date(2099, 1, 1), due_date=dt.date(2099, 2, 1), line_items=[line])
+    draft = Invoice(type="ACCREC", contact=Contact(contact_id=made.contact_id), status="DRAFT", line_items=[line])
+    sdk.accounting.create_invoices(UK_TENANT, Invoices(invoices=[overdue, current, draft]), summarize_errors=False)
+    balances = sdk.accounting.get_contact(UK_TENANT, made.contact_id).contacts[0].balances
+    assert (balances.accounts_receivable.outstanding, balances.accounts_receivable.overdue) == (240, 120)
+    paged = sdk.accounting.get_contacts(UK_TENANT, i_ds=[made.contact_id], page=1).contacts[0]
+    assert paged.balances.accounts_receivable.outstanding == 240
