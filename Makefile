@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv test test-unit test-integration lint emulator clean
+.PHONY: help venv test test-unit test-integration lint emulator demo connect clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -14,7 +14,7 @@ venv: $(VENV)/.installed  ## create .venv with the pinned dependencies (requirem
 
 $(VENV)/.installed: requirements.txt requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	test -x $(BIN)/uv || $(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
+	test -x $(BIN)/uv || { $(BIN)/python -m ensurepip >/dev/null 2>&1; $(BIN)/python -m pip install -q "uv==$(UV_VERSION)"; }
 	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt -c requirements.lock
 	touch $@
 
@@ -35,3 +35,9 @@ emulator: venv  ## run the Xero emulator on 127.0.0.1:8765, keeping its data in 
 
 clean:  ## remove the virtual environment and local run data
 	rm -rf $(VENV) .run .pytest_cache .ruff_cache
+
+demo: venv  ## the main job: demo data, local Xero emulator, one sync run (Sync Now), readable summary
+	$(BIN)/python -m include.omono_xero_sync.demo
+
+connect: venv  ## obtain and store the first Xero refresh token for the Airflow connection xero_default
+	$(BIN)/python -m include.omono_xero_sync.connect

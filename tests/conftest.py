@@ -1,8 +1,22 @@
-"""Shared pytest set-up: every test must say whether it is a fast unit test or an integration test."""
+"""Shared pytest set-up. Airflow reads its configuration at import time, so the test environment is set here,
+before any test module imports Airflow: a throw-away AIRFLOW_HOME with a SQLite metadata DB, this project's
+dags/ and plugins/, no example DAGs, and no task retries (a failing task must fail the test at once)."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="omono-xero-airflow-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
+os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "test-only-jwt-secret-" + "x" * 48)
+os.environ.setdefault("OMONO_XERO_TASK_RETRIES", "0")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -36,3 +36,48 @@ def admin(emulator_url: str) -> httpx.Client:
 @pytest.fixture
 def sdk(emulator_url: str) -> Sdk:
     return sdk_for(emulator_url, authorization_code_tokens(emulator_url))
+
+
+# -- the pipeline on real services ------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    from tests.support.pipeline_env import create_test_database
+
+    return create_test_database()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    from tests.support.pipeline_env import migrate_airflow
+
+    migrate_airflow()
+
+
+@pytest.fixture
+def fresh_db(pg_url: str) -> str:
+    """Empty Omono and xero_sync schemas (migrations applied) in the test database."""
+    from tests.support.pipeline_env import reset_schemas
+
+    reset_schemas(pg_url)
+    return pg_url
+
+
+@pytest.fixture
+def xero_org(emulator_url: str, fresh_db: str):
+    """The UK demo organisation, freshly reset, with `xero_default` connected to it."""
+    from tests.support.pipeline_env import XeroOrg
+
+    org = XeroOrg(emulator_url)
+    org.connect(fresh_db)
+    return org
+
+
+@pytest.fixture(scope="session")
+def sync_dag(airflow_db: None):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.support.pipeline_env import ROOT
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.import_errors == {}
+    return bag.get_dag("omono_xero_sync")

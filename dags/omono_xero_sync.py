@@ -1,0 +1,112 @@
+"""## Omono → Xero sync
+
+Sends changed Omono records to Xero, one way: companies become contacts, dispatch invoices sales invoices,
+delivery invoices bills, credit notes credit notes. Every record's outcome is written to the sync log
+(`xero_sync.sync_log`), shown beside this DAG's runs in the Airflow UI.
+
+**Sync Now**: trigger this DAG by hand (optionally as a *dry run*). **Automatic sync**: the schedule wakes every
+15 minutes but only runs at the interval chosen in the integration's General options (off by default).
+
+Order: readiness checks → create missing mapped accounts → extract changes → data-quality checks (bad records
+are held with a plain message) → contacts → dispatch invoices → delivery invoices → credit notes → credit check
+→ summary → a final check that fails, listing them, when records need attention.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, chain, dag, task
+
+
+@dag(
+    dag_id="omono_xero_sync",
+    schedule="*/15 * * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,          # two runs must never push at the same time
+    default_args={"owner": "omono-xero-sync", "retries": int(os.environ.get("OMONO_XERO_TASK_RETRIES", "2")),
+                  "retry_delay": timedelta(minutes=1),
+                  "retry_exponential_backoff": True},
+    tags=["omono", "xero", "sync"],
+    doc_md=__doc__,
+    params={
+        "dry_run": Param(False, type="boolean", title="Dry run",
+                         description="Check and log what would be sent, without sending anything to Xero."),
+        "full_resync": Param(False, type="boolean", title="Re-read every record",
+                             description="Ignore the change log and consider every Omono record (nothing already "
+                                         "in Xero is sent again unless it differs)."),
+        "date_from": Param(None, type=["null", "string"], format="date", title="Backfill from (document date)"),
+        "date_to": Param(None, type=["null", "string"], format="date", title="Backfill to (document date)"),
+    },
+)
+def omono_xero_sync() -> None:
+    # Each task imports the pipeline inside its body: DAG parsing never pays for psycopg, GX or xero-python.
+    @task.short_circuit
+    def due(**context) -> bool:
+        from include.omono_xero_sync import pipeline
+        return pipeline.is_due(context["dag_run"].run_type)
+
+    @task
+    def readiness(**context) -> dict:
+        from include.omono_xero_sync import pipeline
+        return pipeline.check_readiness(pipeline.run_context(context))
+
+    @task
+    def create_missing_accounts(**context) -> dict:
+        from include.omono_xero_sync import pipeline
+        return pipeline.create_accounts(pipeline.run_context(context))
+
+    @task
+    def extract_changes(**context) -> dict:
+        from include.omono_xero_sync import pipeline
+        return pipeline.extract_changes(pipeline.run_context(context))
+
+    @task
+    def check_records(**context) -> dict:
+        from include.omono_xero_sync import pipeline
+        return pipeline.check_records(pipeline.run_context(context))
+
+    @task
+    def push_contacts(**context) -> dict:
+        from include.omono_xero_sync import pipeline
+        return pipeline.push_entities(pipeline.run_context(context), ["contact"])
+
+    @task
+    def push_dispatch_invoices(**context) -> dict:
+        from include.omono_xero_sync import pipeline
+        return pipeline.push_entities(pipeline.run_context(context), ["dispatch_invoice"])
+
+    @task
+    def push_delivery_invoices(**context) -> dict:
+        from include.omono_xero_sync import pipeline
+        return pipeline.push_entities(pipeline.run_context(context), ["delivery_invoice"])
+
+    @task
+    def push_credit_notes(**context) -> dict:
+        from include.omono_xero_sync import pipeline
+        return pipeline.push_entities(pipeline.run_context(context), ["sales_credit_note", "purchase_credit_note"])
+
+    @task
+    def credit_check(**context) -> dict:
+        from include.omono_xero_sync import pipeline
+        return pipeline.credit_check(pipeline.run_context(context))
+
+    @task(trigger_rule="all_done")
+    def summarise(**context) -> str:
+        from include.omono_xero_sync import pipeline
+        return pipeline.summarise(pipeline.run_context(context), context["ti"])
+
+    @task(retries=0)
+    def verify(**context) -> None:
+        from include.omono_xero_sync import pipeline
+        pipeline.verify(pipeline.run_context(context))
+
+    chain(due(), readiness(), create_missing_accounts(), extract_changes(), check_records(), push_contacts(),
+          push_dispatch_invoices(), push_delivery_invoices(), push_credit_notes(), credit_check(), summarise(),
+          verify())
+
+
+omono_xero_sync()

@@ -1,0 +1,181 @@
+"""Data-quality expectations (Great Expectations 1.x, run directly in the task) that decide which records are
+held back, each failure turned into a sentence a bookkeeper understands.
+
+Each expectation carries its message template in `meta["message"]`; the template is filled from the failing
+row's key columns, which GX returns per row with `unexpected_index_column_names`. Heavy imports (GX, pandas)
+happen inside the functions so that DAG files stay fast to parse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from include.omono_xero_sync import entities
+from include.omono_xero_sync.entities import Entity
+
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+@dataclass
+class CheckContext:
+    """What the checks compare records against: Xero's reference data and the user's mappings."""
+
+    currencies: set[str]
+    accounts: dict[tuple[str, str], str]          # (kind, omono code) -> Xero account code
+    taxes: dict[tuple[str, str], str]              # (kind, omono tax code) -> Xero tax type
+    active_accounts: set[str]                      # upper-case codes usable on documents
+    active_tax_types: set[str]
+    contact_problems: dict[int, str] = field(default_factory=dict)   # company id -> why it is not in Xero
+    today: date = field(default_factory=date.today)
+
+
+def _suite(name: str, expectations: list[Any]) -> Any:
+    import great_expectations as gx
+
+    return gx.ExpectationSuite(name=name, expectations=expectations)
+
+
+def _validate(rows: list[dict], suite: Any, key_columns: list[str]) -> dict[int, list[str]]:
+    """Run one suite over rows; returns row_key -> messages in suite order."""
+    if not rows:
+        return {}
+    import great_expectations as gx
+    import pandas as pd
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = (context.data_sources.add_pandas("omono").add_dataframe_asset(suite.name)
+             .add_batch_definition_whole_dataframe("run")
+             .get_batch(batch_parameters={"dataframe": pd.DataFrame(rows)}))
+    result = batch.validate(suite, result_format={"result_format": "COMPLETE",
+                                                  "unexpected_index_column_names": key_columns})
+    order = {e.meta["message"]: i for i, e in enumerate(suite.expectations)}
+    found: dict[int, list[tuple[int, str]]] = {}
+    for outcome in result.results:
+        template = outcome.expectation_config.meta["message"]
+        for hit in outcome.result.get("unexpected_index_list") or []:
+            values = {k: _plain(v) for k, v in hit.items()}
+            found.setdefault(int(values["row_key"]), []).append((order[template], template.format(**values)))
+    return {key: list(dict.fromkeys(m for _, m in sorted(msgs))) for key, msgs in found.items()}
+
+
+def _plain(value: Any) -> Any:
+    if value is None:
+        return "(none)"
+    if hasattr(value, "item"):            # numpy scalars
+        value = value.item()
+    if isinstance(value, float):
+        return "(none)" if value != value else (int(value) if value.is_integer() else value)
+    if hasattr(value, "date"):            # pandas Timestamp
+        return value.date().isoformat()
+    return value
+
+
+def check_contacts(records: list[dict], ctx: CheckContext) -> dict[int, list[str]]:
+    import great_expectations.expectations as gxe
+
+    rows = [{"row_key": r["id"], "name": (r.get("name") or "").strip() or None, "label": r.get("name") or
+             f"company #{r['id']}", "account_number": r.get("account_number"), "email": r.get("email"),
+             "currency_code": (r.get("currency_code") or "").strip() or None} for r in records]
+    suite = _suite("companies", [
+        gxe.ExpectColumnValuesToNotBeNull(column="name", meta={
+            "message": "Company #{row_key} has no name; Xero needs one. Enter the company name in Omono."}),
+        gxe.ExpectColumnValueLengthsToBeBetween(column="name", max_value=255, meta={
+            "message": "The name of company '{label}' is longer than Xero's 255 characters. Shorten it in Omono."}),
+        gxe.ExpectColumnValueLengthsToBeBetween(column="account_number", max_value=50, meta={
+            "message": "The account number of '{label}' is longer than Xero's 50 characters. Shorten it in Omono."}),
+        gxe.ExpectColumnValuesToMatchRegex(column="email", regex=EMAIL, meta={
+            "message": "The e-mail address '{email}' of '{label}' is not valid. Correct it in Omono."}),
+        gxe.ExpectColumnValuesToBeInSet(column="currency_code", value_set=sorted(ctx.currencies), meta={
+            "message": "'{label}' uses currency {currency_code}, which is not enabled in the Xero organisation. "
+                       "Add {currency_code} in Xero (Settings > Currencies)."}),
+    ])
+    return _validate(rows, suite, ["row_key", "label", "email", "currency_code"])
+
+
+def check_documents(entity: Entity, records: list[dict], ctx: CheckContext) -> dict[int, list[str]]:
+    import great_expectations.expectations as gxe
+    import pandas as pd
+
+    noun = entity.noun.lower()
+    kind = entity.account_kind
+    docs, lines = [], []
+    for r in records:
+        total = sum(float(li["quantity"]) * float(li["unit_price"]) *
+                    (1 - float(li.get("discount_percent") or 0) / 100) for li in r["lines"])
+        docs.append({"row_key": r["id"], "number": r["number"], "currency_code": r["currency_code"].strip(),
+                     "company": r["company_name"], "contact_ready": r["company_id"] not in ctx.contact_problems,
+                     "contact_problem": ctx.contact_problems.get(r["company_id"], ""), "line_count": len(r["lines"]),
+                     "total": round(total, 2), "issue_date": pd.Timestamp(r["issue_date"]),
+                     "due_date": pd.Timestamp(r["due_date"]) if r.get("due_date") else None,
+                     "cancelled": r.get("status") == "cancelled"})
+        for li in r["lines"]:
+            code = li.get("analysis_code")
+            account = ctx.accounts.get((kind, code or ""))
+            tax_type = ctx.taxes.get((kind, li.get("tax_code") or ""))
+            lines.append({"row_key": r["id"], "number": r["number"], "line_no": li["line_no"],
+                          "analysis_code": code, "account_code": account,
+                          "account_usable": account is None or account.upper() in ctx.active_accounts,
+                          "tax_code": li.get("tax_code"), "tax_type": tax_type,
+                          "tax_usable": tax_type is None or tax_type in ctx.active_tax_types,
+                          "quantity": float(li["quantity"]), "unit_price": float(li["unit_price"]),
+                          "discount": float(li.get("discount_percent") or 0)})
+    earliest, latest = pd.Timestamp(date(2000, 1, 1)), pd.Timestamp(ctx.today + timedelta(days=366))
+    doc_suite = _suite(f"{entity.name}_documents", [
+        gxe.ExpectColumnValuesToBeInSet(column="contact_ready", value_set=[True], meta={
+            "message": "{number} waits for its company '{company}', which is not in Xero yet: {contact_problem}"}),
+        gxe.ExpectColumnValuesToBeInSet(column="currency_code", value_set=sorted(ctx.currencies), meta={
+            "message": "{number} is in {currency_code}, which is not enabled in the Xero organisation. Add "
+                       "{currency_code} in Xero (Settings > Currencies)."}),
+        gxe.ExpectColumnValuesToBeBetween(column="line_count", min_value=1, meta={
+            "message": f"{{number}} has no lines; Xero needs at least one. Add the lines to the {noun} in Omono."}),
+        gxe.ExpectColumnValuesToBeBetween(column="total", min_value=0, meta={
+            "message": "{number} has a negative total ({total}); Xero does not accept that. Use a credit note "
+                       "instead."}),
+        gxe.ExpectColumnValuesToBeBetween(column="issue_date", min_value=earliest, max_value=latest, meta={
+            "message": "{number} is dated {issue_date}, which looks wrong. Correct the date in Omono."}),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="due_date", column_B="issue_date", or_equal=True, ignore_row_if="either_value_is_missing",
+            meta={"message": "{number} is due on {due_date}, before its issue date {issue_date}. Correct the due "
+                             "date in Omono."}),
+    ])
+    line_suite = _suite(f"{entity.name}_lines", [
+        gxe.ExpectColumnValuesToNotBeNull(column="analysis_code", meta={
+            "message": f"{{number}} line {{line_no}} has no {kind} analysis code. Set one in Omono."}),
+        gxe.ExpectColumnValuesToNotBeNull(column="account_code", meta={
+            "message": f"{{number}} line {{line_no}}: {kind} analysis code '{{analysis_code}}' is not mapped to a "
+                       "Xero account. Map it on the Mappings page; the document goes on the next run."}),
+        gxe.ExpectColumnValuesToBeInSet(column="account_usable", value_set=[True], meta={
+            "message": f"{{number}} line {{line_no}}: {kind} analysis code '{{analysis_code}}' is mapped to Xero "
+                       "account '{account_code}', which does not exist or is archived in Xero. Fix the mapping "
+                       "or the chart of accounts."}),
+        gxe.ExpectColumnValuesToNotBeNull(column="tax_type", meta={
+            "message": f"{{number}} line {{line_no}}: tax rate '{{tax_code}}' is not mapped to a Xero tax rate for "
+                       f"{kind}s. Map it on the Mappings page."}),
+        gxe.ExpectColumnValuesToBeInSet(column="tax_usable", value_set=[True], meta={
+            "message": "{number} line {line_no}: tax rate '{tax_code}' is mapped to Xero tax rate '{tax_type}', "
+                       "which is not active in Xero. Fix the mapping."}),
+        gxe.ExpectColumnValuesToBeBetween(column="quantity", min_value=0, strict_min=True, meta={
+            "message": "{number} line {line_no} has quantity {quantity}; it must be more than zero."}),
+        gxe.ExpectColumnValuesToBeBetween(column="unit_price", min_value=0, meta={
+            "message": "{number} line {line_no} has a negative price ({unit_price}). Use a credit note instead."}),
+        gxe.ExpectColumnValuesToBeBetween(column="discount", min_value=0, max_value=100, meta={
+            "message": "{number} line {line_no} has a discount of {discount}%; it must be between 0 and 100."}),
+    ])
+    active = [d for d in docs if not d["cancelled"]]    # a cancellation only needs to reach Xero
+    found = _validate(active, doc_suite, ["row_key", "number", "company", "contact_problem", "currency_code",
+                                          "total", "issue_date", "due_date"])
+    active_keys = {d["row_key"] for d in active}
+    for key, messages in _validate([li for li in lines if li["row_key"] in active_keys], line_suite,
+                                   ["row_key", "number", "line_no", "analysis_code", "account_code", "tax_code",
+                                    "tax_type", "quantity", "unit_price", "discount"]).items():
+        found.setdefault(key, []).extend(messages)
+    return found
+
+
+def check(entity: Entity, records: list[dict], ctx: CheckContext) -> dict[int, list[str]]:
+    if entity is entities.CONTACT:
+        return check_contacts(records, ctx)
+    return check_documents(entity, records, ctx)

@@ -1,0 +1,256 @@
+"""The steps of one sync run, as the DAG calls them. Each step opens what it needs, does one thing, and
+returns a small JSON-able result for the next (records themselves travel through xero_sync.run_queue)."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from include.omono_xero_sync import db, entities, expectations, extract, reference, settings, state, sync_log
+from include.omono_xero_sync.sync_log import LogRow, RunContext
+
+log = logging.getLogger(__name__)
+S = settings.STATE_SCHEMA
+
+
+class NotReady(Exception):
+    """A blocking readiness check is red: nothing is pushed until it is fixed."""
+
+
+class RecordsNeedAttention(Exception):
+    """The run finished, but records were held or refused; the sync log lists them."""
+
+
+def run_context(context: dict) -> RunContext:
+    """Who is running, from Airflow's task context."""
+    params = context.get("params") or {}
+    return RunContext(dag_id=context["dag"].dag_id, run_id=context["run_id"], task_id=context["ti"].task_id,
+                      dry_run=bool(params.get("dry_run")), params=dict(params))
+
+
+@contextmanager
+def _xero(conn: psycopg.Connection) -> Any:
+    from include.omono_xero_sync.xero_api import TokenStore, XeroClient, XeroSettings
+
+    xero = XeroSettings.from_airflow()
+    yield XeroClient(xero, TokenStore(conn, xero))
+
+
+# -- steps ------------------------------------------------------------------------------------------------------
+def is_due(run_type: str, now: datetime | None = None) -> bool:
+    """Manual runs (Sync Now) always go; scheduled ones only at the user's chosen interval (off by default)."""
+    if run_type != "scheduled":
+        return True
+    now = now or datetime.now(UTC)
+    with db.connect() as conn:
+        db.migrate(conn)
+        minutes = settings.SYNC_INTERVALS.get(str(state.get_setting(conn, "sync_interval")))
+        if minutes is None:
+            log.info("Automatic sync is off (General options > Sync interval); use Sync Now to run by hand.")
+            return False
+        last = state.get_setting(conn, "last_scheduled_sync_at")
+        if last and now - datetime.fromisoformat(last) < timedelta(minutes=minutes) - timedelta(minutes=1):
+            log.info("Not due yet: the sync interval is %s minutes.", minutes)
+            return False
+        state.put_setting(conn, "last_scheduled_sync_at", now.isoformat())
+    return True
+
+
+XERO_TASKS = ("readiness", "create_missing_accounts", "push_contacts", "push_dispatch_invoices",
+              "push_delivery_invoices", "push_credit_notes", "credit_check")
+
+
+def check_readiness(ctx: RunContext) -> dict[str, Any]:
+    """Migrate, read Xero's reference data (4 calls), and refuse to go on while a blocking light is red."""
+    with db.connect() as conn, db.connect(settings.OMONO_CONN_ID) as omono, _xero(conn) as client:
+        db.migrate(conn)
+        ref = reference.read_from_xero(client)
+        reference.save(conn, ref)
+        checks = reference.readiness(omono, conn, ref)
+        _save_usage(conn, client)
+        calls = client.calls
+    for c in checks:
+        (log.info if c.ok else log.warning)("%s", c.line())
+    red = [c for c in checks if not c.ok and c.blocking]
+    if red:
+        raise NotReady("Nothing was sent to Xero because these checks are red:\n" + "\n".join(c.line() for c in red))
+    return {"checks": [c.__dict__ for c in checks], "calls": calls}
+
+
+def create_accounts(ctx: RunContext) -> dict[str, Any]:
+    if ctx.dry_run:
+        return {"created": [], "calls": 0}
+    with db.connect() as conn, _xero(conn) as client:
+        made = reference.create_missing_accounts(client, conn, reference.load(conn))
+    for line in made:
+        log.info("Created account %s in Xero", line)
+    return {"created": made, "calls": client.calls}
+
+
+def extract_changes(ctx: RunContext) -> dict[str, int]:
+    params = ctx.params
+    date_range = None
+    if params.get("date_from") or params.get("date_to"):
+        date_range = (date.fromisoformat(params.get("date_from") or "1900-01-01"),
+                      date.fromisoformat(params.get("date_to") or "2999-12-31"))
+    with db.connect() as conn, db.connect(settings.OMONO_CONN_ID) as omono:
+        return extract.extract(omono, conn, ctx.run_id, dry_run=ctx.dry_run, full=bool(params.get("full_resync")),
+                               date_range=date_range)
+
+
+def check_records(ctx: RunContext) -> dict[str, int]:
+    """Run the expectations; hold what fails (logged with its reasons), let the rest flow on."""
+    held: dict[str, int] = {}
+    with db.connect() as conn:
+        ref = reference.load(conn)
+        accounts = state.account_mappings(conn)
+        creatable = {code.upper() for code in accounts.values()} if state.get_setting(
+            conn, "auto_create_accounts") else set()
+        creatable |= {r["xero_account_code"].upper() for r in conn.execute(
+            f"SELECT xero_account_code FROM {S}.account_mappings WHERE create_in_xero")}
+        checks = expectations.CheckContext(
+            currencies=set(ref.currencies), accounts=accounts, taxes=state.tax_mappings(conn),
+            active_accounts=ref.active_account_codes | creatable, active_tax_types=ref.active_tax_types)
+        for entity in entities.ALL:
+            items = extract.queued(conn, ctx.run_id, entity.name)
+            if entity is not entities.CONTACT:
+                checks.contact_problems = _contact_problems(conn, ctx.run_id, [i["record"] for i in items])
+            found = expectations.check(entity, [i["record"] for i in items], checks)
+            rows = []
+            for item in items:
+                messages = found.get(item["omono_id"])
+                if not messages:
+                    continue
+                rows.append(LogRow(entity.name, item["omono_id"], item["omono_number"], "held", messages=messages))
+                conn.execute(f"UPDATE {S}.run_queue SET state = 'held', messages = %s WHERE run_id = %s AND "
+                             "entity = %s AND omono_id = %s", (Jsonb(messages), ctx.run_id,
+                                                               entity.name, item["omono_id"]))
+                if not ctx.dry_run:
+                    state.set_status(conn, entity.name, item["omono_id"], "held", ctx.run_id, messages=messages)
+            sync_log.write(conn, ctx, rows)
+            conn.commit()
+            held[entity.name] = len(rows)
+            log.info("%s: %d checked, %d held back", entity.label, len(items), len(rows))
+    return held
+
+
+def _contact_problems(conn: psycopg.Connection, run_id: str, docs: list[dict]) -> dict[int, str]:
+    """Companies these documents name that are not (and will not be, this run) in Xero, and why."""
+    ids = sorted({d["company_id"] for d in docs})
+    known = state.records(conn, "contact", ids)
+    queued = {r["omono_id"]: r for r in conn.execute(
+        f"SELECT omono_id, state, messages FROM {S}.run_queue WHERE run_id = %s AND entity = 'contact' AND "
+        "omono_id = ANY(%s)", (run_id, ids))}
+    problems: dict[int, str] = {}
+    for cid in ids:
+        q, st = queued.get(cid), known.get(cid)
+        if q is not None and q["state"] == "held":
+            problems[cid] = " ".join(q["messages"])
+        elif q is None and not (st and st["xero_id"]):
+            problems[cid] = "; ".join(st["last_messages"]) if st and st["last_messages"] else \
+                "it has not been sent to Xero"
+    return problems
+
+
+def push_entities(ctx: RunContext, names: list[str]) -> dict[str, Any]:
+    from include.omono_xero_sync import push
+
+    results: dict[str, Any] = {"calls": 0}
+    with db.connect() as conn, ExitStack() as stack:
+        client = stack.enter_context(_xero(conn))
+        for name in names:
+            result = push.push(ctx, entities.BY_NAME[name], conn, client)
+            results[name] = result.counts
+            if result.stopped:
+                results["stopped"] = result.stopped
+                break
+        results["calls"] = client.calls
+        _save_usage(conn, client)
+    log.info("Pushed: %s", results)
+    return results
+
+
+def _save_usage(conn: psycopg.Connection, client: Any) -> None:
+    pacer = client.pacer
+    if pacer.day_remaining is None:
+        return
+    conn.execute(f"INSERT INTO {S}.api_usage (tenant_id, day_remaining, min_remaining) VALUES (%s, %s, %s) "
+                 "ON CONFLICT (tenant_id) DO UPDATE SET day_remaining = EXCLUDED.day_remaining, "
+                 "min_remaining = EXCLUDED.min_remaining, updated_at = now()",
+                 (client.xero.tenant_id, pacer.day_remaining, pacer.minute_remaining))
+    conn.commit()
+
+
+def credit_check(ctx: RunContext) -> dict[str, int]:
+    """When enabled: customers' outstanding/overdue balances from Xero into omono.customer_balances."""
+    with db.connect() as conn:
+        if not state.get_setting(conn, "credit_check") or ctx.dry_run:
+            return {"customers": 0, "calls": 0}
+        rows = conn.execute(f"SELECT omono_id, xero_id FROM {S}.record_state WHERE entity = 'contact' AND "
+                            "xero_id IS NOT NULL ORDER BY omono_id").fetchall()
+        with _xero(conn) as client, db.connect(settings.OMONO_CONN_ID) as omono:
+            customers = {r["id"] for r in omono.execute("SELECT id FROM omono.companies WHERE is_customer")}
+            wanted = [r for r in rows if r["omono_id"] in customers]
+            by_xero = {str(r["xero_id"]): r["omono_id"] for r in wanted}
+            for i in range(0, len(wanted), settings.LOOKUP_BATCH):
+                chunk = [str(r["xero_id"]) for r in wanted[i:i + settings.LOOKUP_BATCH]]
+                for c in client.read("get_contacts", i_ds=chunk, page=1, include_archived=True).contacts or []:
+                    ar = c.balances.accounts_receivable if c.balances else None
+                    omono.execute(
+                        "INSERT INTO omono.customer_balances (company_id, outstanding, overdue, currency, read_at) "
+                        "VALUES (%s, %s, %s, %s, now()) ON CONFLICT (company_id) DO UPDATE SET outstanding = "
+                        "EXCLUDED.outstanding, overdue = EXCLUDED.overdue, currency = EXCLUDED.currency, "
+                        "read_at = EXCLUDED.read_at",
+                        (by_xero[c.contact_id], (ar.outstanding if ar else 0) or 0, (ar.overdue if ar else 0) or 0,
+                         reference.load(conn).organisation["BaseCurrency"]))
+            omono.commit()
+            return {"customers": len(wanted), "calls": client.calls}
+
+
+def summarise(ctx: RunContext, ti: Any) -> str:
+    results = ti.xcom_pull(task_ids=list(XERO_TASKS)) or []
+    calls = sum(r.get("calls", 0) for r in results if isinstance(r, dict))
+    with db.connect() as conn:
+        text = render_summary(conn, ctx, calls)
+    for line in text.splitlines():
+        log.info("%s", line)
+    return text
+
+
+def render_summary(conn: psycopg.Connection, ctx: RunContext, calls: int) -> str:
+    counts = sync_log.counts(conn, ctx.dag_id, ctx.run_id)
+    ref = reference.load(conn)
+    usage = conn.execute(f"SELECT day_remaining FROM {S}.api_usage ORDER BY updated_at DESC LIMIT 1").fetchone()
+    columns = ("created", "updated", "unchanged", "deleted", "voided", "held", "failed")
+    title = f"Omono -> Xero sync, run {ctx.run_id}{' (DRY RUN: nothing was sent)' if ctx.dry_run else ''}"
+    lines = [title, f"Xero organisation: {ref.organisation['Name']} ({ref.organisation['BaseCurrency']})", "",
+             f"{'':24}" + "".join(f"{c:>10}" for c in columns)]
+    for entity in entities.ALL:
+        row = counts.get(entity.name, {})
+        lines.append(f"{entity.label:24}" + "".join(f"{row.get(c, 0):>10}" for c in columns))
+    attention = sync_log.unresolved(conn)
+    lines += ["", f"Needs attention: {len(attention)} record(s)" if attention else "Needs attention: nothing"]
+    for r in attention[:50]:
+        label = entities.BY_NAME[r["entity"]].noun
+        lines.append(f"  [{r['status'].upper()}] {label} {r['omono_number']}: {' '.join(r['last_messages'])}")
+    if len(attention) > 50:
+        lines.append(f"  … and {len(attention) - 50} more (see the sync log)")
+    left = f" (Xero reports {usage['day_remaining']} left today)" if usage else ""
+    lines += ["", f"Xero API calls this run: {calls}{left}"]
+    return "\n".join(lines)
+
+
+def verify(ctx: RunContext) -> None:
+    """End the run visibly when records need attention, listing them, so Airflow's grid tells the truth."""
+    with db.connect() as conn:
+        attention = sync_log.unresolved(conn)
+    if attention and not ctx.dry_run:
+        listing = "\n".join(f"- {entities.BY_NAME[r['entity']].noun} {r['omono_number']}: "
+                            f"{' '.join(r['last_messages'])}" for r in attention[:200])
+        raise RecordsNeedAttention(f"{len(attention)} record(s) need attention (held or refused by Xero); the "
+                                   f"rest were synced.\n{listing}")

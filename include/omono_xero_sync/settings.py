@@ -1,0 +1,33 @@
+"""Where things are and the defaults the integration starts with; every value can be overridden by an
+environment variable so the same code runs in tests, the demo, docker-compose and production."""
+
+from __future__ import annotations
+
+import os
+
+OMONO_CONN_ID = os.environ.get("OMONO_XERO_OMONO_CONN_ID", "omono_db")
+# The integration's own schema may live in another database; by default it sits beside Omono's tables.
+STATE_CONN_ID = os.environ.get("OMONO_XERO_STATE_CONN_ID", OMONO_CONN_ID)
+XERO_CONN_ID = os.environ.get("OMONO_XERO_XERO_CONN_ID", "xero_default")
+STATE_SCHEMA = "xero_sync"
+
+BATCH_SIZE = 50                                    # Xero: about 50 elements per write
+CALLS_PER_MINUTE = int(os.environ.get("OMONO_XERO_CALLS_PER_MINUTE", "55"))   # Xero allows 60; keep headroom
+DAILY_CALL_FLOOR = int(os.environ.get("OMONO_XERO_DAILY_CALL_FLOOR", "25"))   # stop writing below this
+LOOKUP_BATCH = 40                                  # numbers per look-up GET (URL length stays well under 2 kB)
+REQUEST_TIMEOUT = (10, 120)                        # seconds: connect, read
+
+# Settings a user can change (Airflow UI, issue 4); these are the values before anyone does.
+DEFAULT_SETTINGS: dict[str, object] = {
+    "status.dispatch_invoice": "AUTHORISED",
+    "status.delivery_invoice": "AUTHORISED",
+    "status.sales_credit_note": "AUTHORISED",
+    "status.purchase_credit_note": "AUTHORISED",
+    "sync_interval": "off",                        # off, 15min, hourly, 4hours, daily
+    "auto_create_accounts": False,
+    "credit_check": False,
+    "alert_email": None,
+    "omono_url_pattern": os.environ.get("OMONO_XERO_OMONO_URL", "http://localhost:8000/omono/{entity}/{id}"),
+}
+SYNC_INTERVALS = {"off": None, "15min": 15, "hourly": 60, "4hours": 240, "daily": 1440}
+DOCUMENT_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED")

@@ -1,0 +1,101 @@
+"""The integration's own state in schema xero_sync: user settings, mappings and where each record stands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from include.omono_xero_sync import settings
+
+S = settings.STATE_SCHEMA
+UNRESOLVED = ("pending", "sending", "held", "failed")
+
+
+def get_setting(conn: psycopg.Connection, key: str) -> Any:
+    row = conn.execute(f"SELECT value FROM {S}.settings WHERE key = %s", (key,)).fetchone()
+    return row["value"] if row else settings.DEFAULT_SETTINGS.get(key)
+
+
+def all_settings(conn: psycopg.Connection) -> dict[str, Any]:
+    stored = {r["key"]: r["value"] for r in conn.execute(f"SELECT key, value FROM {S}.settings")}
+    return {**settings.DEFAULT_SETTINGS, **stored}
+
+
+def put_setting(conn: psycopg.Connection, key: str, value: Any, who: str | None = None) -> None:
+    conn.execute(f"INSERT INTO {S}.settings (key, value, updated_by) VALUES (%s, %s, %s) ON CONFLICT (key) DO "
+                 "UPDATE SET value = EXCLUDED.value, updated_at = now(), updated_by = EXCLUDED.updated_by",
+                 (key, Jsonb(value), who))
+
+
+def account_mappings(conn: psycopg.Connection) -> dict[tuple[str, str], str]:
+    return {(r["kind"], r["omono_code"]): r["xero_account_code"]
+            for r in conn.execute(f"SELECT kind, omono_code, xero_account_code FROM {S}.account_mappings")}
+
+
+def tax_mappings(conn: psycopg.Connection) -> dict[tuple[str, str], str]:
+    return {(r["kind"], r["omono_tax_code"]): r["xero_tax_type"]
+            for r in conn.execute(f"SELECT kind, omono_tax_code, xero_tax_type FROM {S}.tax_mappings")}
+
+
+def put_account_mapping(conn: psycopg.Connection, kind: str, omono_code: str, xero_code: str,
+                        create_in_xero: bool = False, name: str | None = None) -> None:
+    conn.execute(f"INSERT INTO {S}.account_mappings (kind, omono_code, xero_account_code, create_in_xero, "
+                 "xero_account_name) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (kind, omono_code) DO UPDATE SET "
+                 "xero_account_code = EXCLUDED.xero_account_code, create_in_xero = EXCLUDED.create_in_xero, "
+                 "xero_account_name = EXCLUDED.xero_account_name, updated_at = now()",
+                 (kind, omono_code, xero_code, create_in_xero, name))
+
+
+def put_tax_mapping(conn: psycopg.Connection, kind: str, omono_code: str, xero_tax_type: str) -> None:
+    conn.execute(f"INSERT INTO {S}.tax_mappings (kind, omono_tax_code, xero_tax_type) VALUES (%s, %s, %s) ON "
+                 "CONFLICT (kind, omono_tax_code) DO UPDATE SET xero_tax_type = EXCLUDED.xero_tax_type, "
+                 "updated_at = now()", (kind, omono_code, xero_tax_type))
+
+
+def records(conn: psycopg.Connection, entity: str, ids: list[int]) -> dict[int, dict]:
+    if not ids:
+        return {}
+    rows = conn.execute(f"SELECT * FROM {S}.record_state WHERE entity = %s AND omono_id = ANY(%s)", (entity, ids))
+    return {r["omono_id"]: r for r in rows}
+
+
+def mark_pending(conn: psycopg.Connection, entity: str, items: list[tuple[int, str | None]], run_id: str) -> None:
+    """Everything extracted is pending until the run decides its fate; a crash leaves it to the next run."""
+    conn.cursor().executemany(
+        f"INSERT INTO {S}.record_state (entity, omono_id, omono_number, status, last_run_id) "
+        "VALUES (%s, %s, %s, 'pending', %s) ON CONFLICT (entity, omono_id) DO UPDATE SET "
+        "omono_number = EXCLUDED.omono_number, last_run_id = EXCLUDED.last_run_id, updated_at = now(), "
+        f"status = CASE WHEN {S}.record_state.status IN ('sending', 'skipped') THEN {S}.record_state.status "
+        "ELSE 'pending' END",
+        [(entity, oid, number, run_id) for oid, number in items])
+
+
+def set_status(conn: psycopg.Connection, entity: str, omono_id: int, status: str, run_id: str, *,
+               messages: list[str] | None = None, **fields: Any) -> None:
+    """Record where a record stands; `fields` are other record_state columns (xero_id, content_hash, …)."""
+    columns = {"status": status, "last_run_id": run_id, "last_messages": Jsonb(messages or []), **fields}
+    if "last_sent" in columns and columns["last_sent"] is not None:
+        columns["last_sent"] = Jsonb(columns["last_sent"])
+    assignments = ", ".join(f"{k} = %({k})s" for k in columns)
+    conn.execute(f"UPDATE {S}.record_state SET {assignments}, updated_at = now() WHERE entity = %(entity)s AND "
+                 "omono_id = %(omono_id)s", {**columns, "entity": entity, "omono_id": omono_id})
+
+
+def unresolved_ids(conn: psycopg.Connection) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for r in conn.execute(f"SELECT entity, omono_id FROM {S}.record_state WHERE status = ANY(%s)",
+                          (list(UNRESOLVED),)):
+        out.setdefault(r["entity"], []).append(r["omono_id"])
+    return out
+
+
+def get_cursor(conn: psycopg.Connection) -> str | None:
+    row = conn.execute(f"SELECT txid_floor::text AS floor FROM {S}.source_cursor WHERE name = 'omono'").fetchone()
+    return row["floor"] if row else None
+
+
+def set_cursor(conn: psycopg.Connection, floor: str) -> None:
+    conn.execute(f"INSERT INTO {S}.source_cursor (name, txid_floor) VALUES ('omono', %s::xid8) ON CONFLICT (name) "
+                 "DO UPDATE SET txid_floor = EXCLUDED.txid_floor, updated_at = now()", (floor,))

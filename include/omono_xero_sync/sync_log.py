@@ -1,0 +1,69 @@
+"""The sync log: one row per record per run (what was sent, what Xero answered, the messages), read by the
+run summary and the Airflow UI plugin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from include.omono_xero_sync import settings
+
+S = settings.STATE_SCHEMA
+NEEDS_ATTENTION = ("held", "failed")
+
+
+@dataclass
+class RunContext:
+    """Who is writing: the Airflow dag/run/task, and whether this run only rehearses (dry run)."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    dry_run: bool = False
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class LogRow:
+    entity: str
+    omono_id: int
+    omono_number: str | None
+    action: str
+    xero_id: str | None = None
+    messages: list[str] = field(default_factory=list)
+    sent: Any = None
+    answer: Any = None
+
+
+def write(conn: psycopg.Connection, ctx: RunContext, rows: list[LogRow]) -> None:
+    if not rows:
+        return
+    conn.cursor().executemany(
+        f"INSERT INTO {S}.sync_log (dag_id, run_id, task_id, entity, omono_id, omono_number, action, xero_id, "
+        "messages, sent, answer, dry_run) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        [(ctx.dag_id, ctx.run_id, ctx.task_id, r.entity, r.omono_id, r.omono_number, r.action, r.xero_id,
+          Jsonb(r.messages), Jsonb(r.sent) if r.sent is not None else None,
+          Jsonb(r.answer) if r.answer is not None else None, ctx.dry_run) for r in rows])
+
+
+def counts(conn: psycopg.Connection, dag_id: str, run_id: str) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for r in conn.execute(f"SELECT entity, action, count(*) AS n FROM {S}.sync_log WHERE dag_id = %s AND "
+                          "run_id = %s GROUP BY entity, action", (dag_id, run_id)):
+        out.setdefault(r["entity"], {})[r["action"]] = r["n"]
+    return out
+
+
+def unresolved(conn: psycopg.Connection) -> list[dict]:
+    """Records whose latest outcome needs attention (held or failed), with their latest messages."""
+    return conn.execute(
+        f"SELECT entity, omono_id, omono_number, status, last_messages, last_run_id FROM {S}.record_state "
+        "WHERE status IN ('held', 'failed') ORDER BY entity, omono_number").fetchall()
+
+
+def rows_for_run(conn: psycopg.Connection, dag_id: str, run_id: str) -> list[dict]:
+    return conn.execute(f"SELECT * FROM {S}.sync_log WHERE dag_id = %s AND run_id = %s ORDER BY id",
+                        (dag_id, run_id)).fetchall()

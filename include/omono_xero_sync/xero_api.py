@@ -1,0 +1,323 @@
+"""xero-python wired the way a sync that must never duplicate needs it.
+
+- The Xero connection is an Airflow connection: client id (login), client secret (password) and in `extra`
+  the tenant id, the API and identity base URLs (real Xero or the emulator), the grant
+  (`authorization_code` or `client_credentials`) and an optional first refresh token.
+- Tokens live in `xero_sync.oauth_tokens`, encrypted with a key derived from the client secret. A refresh
+  happens under a row lock, so two tasks refreshing at once cannot lose the rotated refresh token; the SDK
+  itself is never allowed to refresh (it has no lock).
+- urllib3's silent retries inside the SDK are switched off: a PUT re-sent after a dropped connection is how
+  integrations create duplicates. Retrying is decided here, and only where it is safe.
+- Calls are paced to stay under Xero's per-minute limit; 429s honour Retry-After; the daily budget is
+  tracked from `X-DayLimit-Remaining` so a run can stop cleanly before it runs out.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import httpx
+import psycopg
+
+from include.omono_xero_sync import settings
+
+log = logging.getLogger(__name__)
+REFRESH_MARGIN_SECONDS = 300
+DEFAULT_SCOPES = ("offline_access", "accounting.settings", "accounting.contacts", "accounting.transactions")
+
+
+class XeroError(Exception):
+    """Xero could not be used; the message says what to do. The task fails and Airflow retries it."""
+
+
+class XeroAuthError(XeroError):
+    pass
+
+
+class WriteOutcomeUnknown(XeroError):
+    """A write may or may not have reached Xero (connection lost, 5xx). Its records stay 'sending' and the
+    next attempt looks them up in Xero before sending anything again."""
+
+
+class DailyLimitReached(XeroError):
+    """Xero's daily call budget for the organisation is (nearly) used up; the next run carries on."""
+
+
+@dataclass(frozen=True)
+class XeroSettings:
+    conn_id: str
+    client_id: str
+    client_secret: str
+    tenant_id: str
+    api_url: str
+    identity_url: str
+    grant: str
+    scopes: tuple[str, ...]
+    bootstrap_refresh_token: str | None
+
+    @classmethod
+    def from_airflow(cls, conn_id: str = settings.XERO_CONN_ID) -> XeroSettings:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(conn_id)
+        extra = conn.extra_dejson
+        if not conn.login or not conn.password:
+            raise XeroAuthError(f"The Airflow connection '{conn_id}' needs the Xero app's client id (login) and "
+                                "client secret (password).")
+        scopes = extra.get("scopes") or DEFAULT_SCOPES
+        return cls(conn_id=conn_id, client_id=conn.login, client_secret=conn.password,
+                   tenant_id=str(extra.get("tenant_id", "")),
+                   api_url=str(extra.get("api_url", "https://api.xero.com/api.xro/2.0")).rstrip("/"),
+                   identity_url=str(extra.get("identity_url", "https://identity.xero.com")).rstrip("/"),
+                   grant=str(extra.get("grant", "authorization_code")),
+                   scopes=tuple(scopes.split() if isinstance(scopes, str) else scopes),
+                   bootstrap_refresh_token=extra.get("refresh_token"))
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.identity_url}/connect/token"
+
+    def __repr__(self) -> str:   # never show the secret, even in a traceback
+        return f"XeroSettings(conn_id={self.conn_id!r}, tenant_id={self.tenant_id!r}, api_url={self.api_url!r})"
+
+
+# -- tokens ---------------------------------------------------------------------------------------------------
+class TokenStore:
+    """Encrypted token set per connection id, refreshed under `SELECT … FOR UPDATE`."""
+
+    def __init__(self, conn: psycopg.Connection, xero: XeroSettings) -> None:
+        from cryptography.fernet import Fernet
+
+        self.conn, self.xero = conn, xero
+        key = base64.urlsafe_b64encode(hashlib.sha256(b"omono-xero-sync:" + xero.client_secret.encode()).digest())
+        self._fernet = Fernet(key)
+
+    def save(self, token: dict) -> None:
+        sealed = self._fernet.encrypt(json.dumps(token).encode()).decode()
+        self.conn.execute(f"INSERT INTO {settings.STATE_SCHEMA}.oauth_tokens (conn_id, token) VALUES (%s, %s) "
+                          "ON CONFLICT (conn_id) DO UPDATE SET token = EXCLUDED.token, updated_at = now()",
+                          (self.xero.conn_id, sealed))
+
+    def forget(self) -> None:
+        self.conn.execute(f"DELETE FROM {settings.STATE_SCHEMA}.oauth_tokens WHERE conn_id = %s",
+                          (self.xero.conn_id,))
+        self.conn.commit()
+
+    def valid_token(self) -> dict:
+        """A token with at least five minutes left, refreshing it (once, under the lock) when needed."""
+        with self.conn.transaction():
+            row = self.conn.execute(f"SELECT token FROM {settings.STATE_SCHEMA}.oauth_tokens WHERE conn_id = %s "
+                                    "FOR UPDATE", (self.xero.conn_id,)).fetchone()
+            token = json.loads(self._fernet.decrypt(row["token"].encode())) if row else None
+            if token and token.get("expires_at", 0) > time.time() + REFRESH_MARGIN_SECONDS:
+                return token
+            token = self._fetch(token)
+            self.save(token)
+            return token
+
+    def _fetch(self, current: dict | None) -> dict:
+        xero = self.xero
+        if xero.grant == "client_credentials":
+            form = {"grant_type": "client_credentials"}
+        else:
+            refresh = (current or {}).get("refresh_token") or xero.bootstrap_refresh_token
+            if not refresh:
+                raise XeroAuthError("Xero is not connected: no refresh token is stored. Connect the organisation "
+                                    "(README: Connecting a real Xero organisation) and run again.")
+            form = {"grant_type": "refresh_token", "refresh_token": refresh, "scope": " ".join(xero.scopes)}
+        try:
+            reply = httpx.post(xero.token_url, data=form, auth=(xero.client_id, xero.client_secret), timeout=30)
+        except httpx.HTTPError as exc:
+            raise XeroError(f"Xero's identity service could not be reached ({type(exc).__name__}).") from exc
+        if reply.status_code != 200:
+            error = reply.json().get("error", reply.status_code) if reply.headers.get("content-type", "").startswith(
+                "application/json") else reply.status_code
+            raise XeroAuthError(f"Xero refused to renew the connection's token ({error}). Reconnect the "
+                                "organisation in Xero and store the new refresh token.")
+        body = reply.json()
+        return {"access_token": body["access_token"], "refresh_token": body.get("refresh_token"),
+                "expires_at": time.time() + int(body.get("expires_in", 1800)),
+                "scope": body.get("scope", " ".join(xero.scopes)).split(), "token_type": "Bearer"}
+
+
+# -- pacing ---------------------------------------------------------------------------------------------------
+@dataclass
+class Pacer:
+    """Keeps this process under Xero's per-minute limit and remembers what Xero says is left."""
+
+    per_minute: int = settings.CALLS_PER_MINUTE
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    _calls: deque[float] = field(default_factory=deque)
+    day_remaining: int | None = None
+    minute_remaining: int | None = None
+
+    def before_call(self) -> None:
+        now = self.clock()
+        while self._calls and now - self._calls[0] >= 60:
+            self._calls.popleft()
+        if len(self._calls) >= self.per_minute or self.minute_remaining == 0:
+            wait = 60 - (now - self._calls[0]) if self._calls else 1.0
+            log.info("Pacing: waiting %.1f s to stay within Xero's per-minute limit", wait)
+            self.sleep(max(wait, 0.05))
+            self.minute_remaining = None
+        self._calls.append(self.clock())
+
+    def after_call(self, headers: Any) -> None:
+        if headers is None:
+            return
+        for attr, name in (("day_remaining", "X-DayLimit-Remaining"), ("minute_remaining", "X-MinLimit-Remaining")):
+            value = headers.get(name)
+            if value is not None and str(value).isdigit():
+                setattr(self, attr, int(value))
+
+
+# -- the client -----------------------------------------------------------------------------------------------
+class XeroClient:
+    """The only way the pipeline talks to Xero. Counts its calls so runs can report and tests can check them."""
+
+    MAX_RATE_RETRIES = 3
+
+    def __init__(self, xero: XeroSettings, tokens: TokenStore, pacer: Pacer | None = None) -> None:
+        import urllib3
+        from xero_python.accounting import AccountingApi
+        from xero_python.api_client import ApiClient, Configuration
+        from xero_python.api_client.oauth2 import OAuth2Token
+
+        self.xero, self.tokens = xero, tokens
+        self.pacer = pacer or Pacer()
+        self.calls = 0
+        self._token: dict = {}
+        # No client secret or refresh token reaches the SDK: it must never refresh on its own.
+        config = Configuration(oauth2_token=OAuth2Token(client_id=xero.client_id))
+        self.api_client = ApiClient(config, pool_threads=1, oauth2_token_getter=lambda: self._token,
+                                    oauth2_token_saver=lambda _t: None)
+        pool = self.api_client.rest_client.pool_manager
+        pool.connection_pool_kw["retries"] = urllib3.util.Retry(
+            total=0, connect=0, read=0, redirect=0, status=0, respect_retry_after_header=False,
+            raise_on_status=False)
+        pool.clear()
+        self.accounting = AccountingApi(self.api_client, base_url=xero.api_url)
+
+    def _authorise(self) -> None:
+        token = self.tokens.valid_token()
+        self._token = {"access_token": token["access_token"], "expires_at": token["expires_at"],
+                       "expires_in": 1800, "scope": token.get("scope") or [], "token_type": "Bearer"}
+
+    def read(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._call(method, args, kwargs, write=False)
+
+    def write(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        floor = settings.DAILY_CALL_FLOOR
+        if self.pacer.day_remaining is not None and self.pacer.day_remaining <= floor:
+            raise DailyLimitReached(f"Only {self.pacer.day_remaining} of today's Xero API calls are left; "
+                                    "stopping cleanly. The next run carries on.")
+        return self._call(method, args, kwargs, write=True)
+
+    def _call(self, method: str, args: tuple, kwargs: dict, *, write: bool) -> Any:
+        import urllib3
+        from xero_python.exceptions import HTTPStatusException
+
+        fn = getattr(self.accounting, method)
+        refreshed = False
+        for attempt in range(self.MAX_RATE_RETRIES + 1):
+            self._authorise()
+            self.pacer.before_call()
+            self.calls += 1
+            try:
+                data, _status, headers = fn(self.xero.tenant_id, *args, _return_http_data_only=False,
+                                            _request_timeout=settings.REQUEST_TIMEOUT, **kwargs)
+                self.pacer.after_call(headers)
+                return data
+            except HTTPStatusException as exc:
+                self.pacer.after_call(exc.headers)
+                status = exc.status
+                if status == 429:
+                    problem = (exc.headers or {}).get("X-Rate-Limit-Problem", "minute")
+                    if problem == "day":
+                        raise DailyLimitReached("Xero's daily API limit for this organisation is used up; the "
+                                                "next run carries on once Xero resets it.") from exc
+                    wait = float((exc.headers or {}).get("Retry-After", 5))
+                    if attempt == self.MAX_RATE_RETRIES or wait > 120:
+                        raise XeroError(f"Xero kept refusing calls ({problem} limit); try again later.") from exc
+                    log.warning("Xero rate limit (%s): waiting %.0f s as Retry-After asks", problem, wait)
+                    self.pacer.sleep(wait)
+                    continue
+                if status == 401 and not refreshed:
+                    refreshed = True
+                    self._expire_token()
+                    continue
+                if status in (400, 404):
+                    raise      # Xero's answer about the request itself: the caller reads it
+                raise self._translate(exc, write) from exc
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                if write:
+                    raise WriteOutcomeUnknown(f"The connection to Xero broke during {method} "
+                                              f"({type(exc).__name__}); whether Xero saved it is unknown. The "
+                                              "next attempt checks Xero before sending again.") from exc
+                raise XeroError(f"Xero could not be reached ({type(exc).__name__}).") from exc
+        raise XeroError("unreachable")
+
+    def _expire_token(self) -> None:
+        """Force the next call to refresh (Xero said the access token is no longer valid)."""
+        with self.tokens.conn.transaction():
+            row = self.tokens.conn.execute(f"SELECT token FROM {settings.STATE_SCHEMA}.oauth_tokens "
+                                           "WHERE conn_id = %s FOR UPDATE", (self.xero.conn_id,)).fetchone()
+            if row:
+                token = json.loads(self.tokens._fernet.decrypt(row["token"].encode()))
+                token["expires_at"] = 0
+                self.tokens.save(token)
+
+    def _translate(self, exc: Any, write: bool) -> XeroError:
+        status = exc.status
+        if status == 401:
+            return XeroAuthError("Xero rejected the connection's credentials (401). Reconnect the organisation.")
+        if status == 403:
+            return XeroAuthError(f"Xero refused access to organisation {self.xero.tenant_id} (403): the app may "
+                                 "have been disconnected in Xero. Reconnect it.")
+        if status == 503 and b"offline" in (exc.body or b""):
+            return XeroError("The Xero organisation is offline (Xero is migrating it); the task will retry.")
+        if write and status >= 500:
+            return WriteOutcomeUnknown(f"Xero answered {status} to a write; whether it was saved is unknown. The "
+                                       "next attempt checks Xero before sending again.")
+        if status >= 500:
+            return XeroError(f"Xero is unavailable ({status}); the task will retry.")
+        return XeroError(f"Xero answered {status}: {str(getattr(exc, 'reason', ''))[:300]}")
+
+
+# -- models -----------------------------------------------------------------------------------------------
+def to_model(type_name: str, value: Any) -> Any:
+    """Build xero-python models from the PascalCase dicts the pipeline hashes, logs and stores."""
+    from xero_python import accounting
+
+    if value is None:
+        return None
+    if type_name.startswith("list["):
+        return [to_model(type_name[5:-1], v) for v in value]
+    if type_name in {"str", "float", "int", "bool", "object"}:
+        return value
+    if type_name.startswith("date"):
+        return date.fromisoformat(value) if isinstance(value, str) else value
+    cls = getattr(accounting, type_name)
+    if hasattr(cls, "openapi_types"):
+        by_wire = {wire: attr for attr, wire in cls.attribute_map.items()}
+        kwargs = {by_wire[k]: to_model(cls.openapi_types[by_wire[k]], v) for k, v in value.items() if k in by_wire}
+        return cls(**kwargs)
+    return cls(value)   # an enum such as CurrencyCode or LineAmountTypes
+
+
+def from_model(model: Any) -> Any:
+    """A returned model as plain JSON-able data (for the sync log's 'what Xero answered')."""
+    from xero_python.api_client.serializer import serialize
+
+    data = serialize(model)
+    return json.loads(json.dumps(data, default=str))

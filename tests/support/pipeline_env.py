@@ -1,0 +1,71 @@
+"""The real services the pipeline runs on in tests: a PostgreSQL database, Airflow's metadata DB, and a Xero
+organisation in the emulator that the Airflow connection `xero_default` is connected to."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from tests.support.xero_sdk import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, UK_TENANT, authorization_code_tokens
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_URL = os.environ.get("OMONO_XERO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_DB = "omono_xero_sync_test"
+
+
+def create_test_database() -> str:
+    """A fresh database for this test session; returns its URL and points Airflow's `omono_db` at it."""
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {TEST_DB}")
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{TEST_DB}"
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    os.environ["AIRFLOW_CONN_OMONO_DB"] = json.dumps({
+        "conn_type": "postgres", "host": info.get("host", "127.0.0.1"), "port": int(info.get("port", 5432)),
+        "login": info.get("user", "postgres"), "password": info.get("password"), "schema": TEST_DB})
+    return url
+
+
+def reset_schemas(url: str) -> None:
+    from include.omono_xero_sync import db
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS omono CASCADE")
+        conn.execute("DROP SCHEMA IF EXISTS xero_sync CASCADE")
+    with psycopg.connect(url) as conn:
+        db.install_omono_schema(conn)
+        db.migrate(conn)
+
+
+def migrate_airflow() -> None:
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
+                   env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}"})
+
+
+@dataclass
+class XeroOrg:
+    base_url: str
+    tenant_id: str = UK_TENANT
+
+    def connect(self, url: str) -> None:
+        """What `make demo` / the connect command does: store a fresh token set for `xero_default`."""
+        from include.omono_xero_sync.xero_api import TokenStore, XeroSettings
+
+        os.environ["AIRFLOW_CONN_XERO_DEFAULT"] = json.dumps({
+            "conn_type": "generic", "login": DEMO_CLIENT_ID, "password": DEMO_CLIENT_SECRET,
+            "extra": {"tenant_id": self.tenant_id, "api_url": f"{self.base_url}/api.xro/2.0",
+                      "identity_url": self.base_url}})
+        tokens = authorization_code_tokens(self.base_url)
+        import time
+
+        with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
+            store = TokenStore(conn, XeroSettings.from_airflow())
+            store.save({"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"],
+                        "expires_at": time.time() + tokens["expires_in"], "scope": tokens["scope"].split(),
+                        "token_type": "Bearer"})
