@@ -90,7 +90,7 @@ def generate(conn: psycopg.Connection, documents: int = 60, seed: int = 7, bad_s
         name = _company_name(rng, taken)
         slug = name.split()[0].lower()
         email = f"accounts@{slug}.example"
-        if i == 5:
+        if i == 5 and bad_share > 0:
             email = f"accounts@@{slug}.example"        # bad: malformed address
         companies.append((i, f"{'C' if customer else 'S'}{i:05d}", name, customer, supplier, "Sam", "Taylor", email,
                           f"0{rng.randint(1000000000, 1999999999)}", f"{rng.randint(1, 200)} High Street", None, city,
@@ -103,7 +103,7 @@ def generate(conn: psycopg.Connection, documents: int = 60, seed: int = 7, bad_s
         for row in companies:
             copy.write_row(row)
     conn.execute("SELECT setval('omono.companies_id_seq', %s)", (size.companies,))
-    bad_company = 5 if size.companies >= 8 else None       # named by one document only, to show the knock-on
+    bad_company = 5 if bad_share > 0 else None       # named by one document only, to show the knock-on
     customers = [c[0] for c in companies if c[3] and c[0] != bad_company]
     suppliers = [c[0] for c in companies if c[4]]
 

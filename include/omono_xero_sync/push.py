@@ -30,6 +30,7 @@ from include.omono_xero_sync.xero_api import DailyLimitReached, to_model
 log = logging.getLogger(__name__)
 S = settings.STATE_SCHEMA
 _STATUS_ORDER = {"DRAFT": 0, "SUBMITTED": 1, "AUTHORISED": 2}
+DRY_RUN_CONTACT = "(the contact this dry run would create)"
 
 
 @dataclass
@@ -76,8 +77,8 @@ class Pusher:
         if not self.ctx.dry_run:
             state.set_status(self.conn, self.entity.name, omono_id, status, self.ctx.run_id, messages=messages,
                              **state_fields)
-            queue_state = "held" if status == "held" else "done"
-            self.conn.execute(f"UPDATE {S}.run_queue SET state = %s, messages = %s WHERE run_id = %s AND entity = %s "
+        queue_state = "held" if status == "held" else "done"
+        self.conn.execute(f"UPDATE {S}.run_queue SET state = %s, messages = %s WHERE run_id = %s AND entity = %s "
                               "AND omono_id = %s", (queue_state, Jsonb(messages),
                                                     self.ctx.run_id, self.entity.name, omono_id))
 
@@ -98,6 +99,9 @@ class Pusher:
                     plans.append(plan)
         else:
             companies = state.records(self.conn, "contact", sorted({i["record"]["company_id"] for i in items}))
+            if self.ctx.dry_run:      # companies this dry run would create stand in for their future Xero ids
+                for q in extract.queued(self.conn, self.ctx.run_id, "contact", only="done"):
+                    companies.setdefault(q["omono_id"], {"xero_id": DRY_RUN_CONTACT, "last_messages": []})
             accounts, taxes = state.account_mappings(self.conn), state.tax_mappings(self.conn)
             default = str(state.get_setting(self.conn, f"status.{self.entity.name}"))
             for item in items:

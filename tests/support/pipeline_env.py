@@ -69,3 +69,34 @@ class XeroOrg:
             store.save({"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"],
                         "expires_at": time.time() + tokens["expires_in"], "scope": tokens["scope"].split(),
                         "token_type": "Bearer"})
+
+
+@dataclass
+class SyncRun:
+    """One `dag.test()` run and what a user would look at afterwards."""
+
+    dagrun: object
+    task_states: dict[str, str]
+
+    @property
+    def state(self) -> str:
+        return str(self.dagrun.state)
+
+
+def run_sync(dag: object, **conf: object) -> SyncRun:
+    # dag.test() keeps one run's conf on the DAG object for the next run in the same process, so every
+    # parameter is passed every time, as the trigger form does.
+    full = {"dry_run": False, "full_resync": False, "date_from": None, "date_to": None, **conf}
+    dagrun = dag.test(run_conf=full)
+    return SyncRun(dagrun, {ti.task_id: str(ti.state) for ti in dagrun.get_task_instances()})
+
+
+def api_calls(admin: object, since: int = 0) -> list[dict]:
+    """Accounting API calls the emulator received for the demo organisation (exact, from its request log)."""
+    rows = admin.get("/requests", params={"tenant": UK_TENANT, "since": since}).json()["requests"]
+    return [r for r in rows if r["path"].startswith("/api.xro/2.0")]
+
+
+def last_seq(admin: object) -> int:
+    rows = admin.get("/requests").json()["requests"]
+    return rows[-1]["seq"] if rows else 0
