@@ -15,6 +15,7 @@ from include.omono_xero_sync import entities
 from include.omono_xero_sync.entities import Entity
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+PLURAL = {"sales": "sales", "purchase": "purchases"}
 
 
 @dataclass
@@ -153,7 +154,7 @@ def check_documents(entity: Entity, records: list[dict], ctx: CheckContext) -> d
                        "or the chart of accounts."}),
         gxe.ExpectColumnValuesToNotBeNull(column="tax_type", meta={
             "message": f"{{number}} line {{line_no}}: tax rate '{{tax_code}}' is not mapped to a Xero tax rate for "
-                       f"{kind}s. Map it on the Mappings page."}),
+                       f"{PLURAL[kind]}. Map it on the Mappings page."}),
         gxe.ExpectColumnValuesToBeInSet(column="tax_usable", value_set=[True], meta={
             "message": "{number} line {line_no}: tax rate '{tax_code}' is mapped to Xero tax rate '{tax_type}', "
                        "which is not active in Xero. Fix the mapping."}),

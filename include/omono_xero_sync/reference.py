@@ -135,10 +135,11 @@ def readiness(omono: psycopg.Connection, state: psycopg.Connection, ref: Referen
                             blocking=False, items=unmapped + [u.split(" ->")[0] for u in unknown]))
     taxes = [r["code"] for r in omono.execute("SELECT code FROM omono.tax_rates ORDER BY code")]
     tax_map = state_tax_mappings(state)
-    bad_tax = [f"{t} for {kind}s (not mapped)" for kind in ("sales", "purchase") for t in taxes
+    plural = {"sales": "sales", "purchase": "purchases"}
+    bad_tax = [f"{t} for {plural[kind]} (not mapped)" for kind in ("sales", "purchase") for t in taxes
                if (kind, t) not in tax_map]
-    bad_tax += [f"{t} for {kind}s -> {x} (no such active tax rate in Xero)" for (kind, t), x in tax_map.items()
-                if x not in ref.active_tax_types]
+    bad_tax += [f"{t} for {plural[kind]} -> {x} (no such active tax rate in Xero)"
+                for (kind, t), x in tax_map.items() if x not in ref.active_tax_types]
     checks.append(Check("tax_rates", "Tax rates mapped", not bad_tax, "all mapped" if not bad_tax else
                         "; ".join(bad_tax), "Map each Omono tax rate to a Xero tax rate for sales and for "
                         "purchases on the Mappings page. Documents using these rates are held until then.",
