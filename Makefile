@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv test test-unit test-integration lint emulator demo connect clean
+.PHONY: help venv test test-unit test-integration lint emulator demo connect airflow bench clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,3 +41,6 @@ demo: venv  ## the main job: demo data, local Xero emulator, one sync run (Sync 
 
 connect: venv  ## obtain and store the first Xero refresh token for the Airflow connection xero_default
 	$(BIN)/python -m include.omono_xero_sync.connect
+
+airflow: venv  ## open the Airflow UI (airflow standalone, http://localhost:8080) on the demo's database and emulator
+	$(BIN)/python -m include.omono_xero_sync.demo --serve

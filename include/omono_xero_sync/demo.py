@@ -67,9 +67,9 @@ def _free_port(preferred: int) -> int:
         return s.getsockname()[1]
 
 
-def start_emulator(port: int) -> tuple[subprocess.Popen, str]:
+def start_emulator(port: int, keep: bool = False) -> tuple[subprocess.Popen, str]:
     data = RUN / "demo-xero"
-    if data.exists():
+    if data.exists() and not keep:
         for f in data.iterdir():
             f.unlink()
     log = open(RUN / "demo-xero.log", "w")  # noqa: SIM115 - lives as long as the process
@@ -107,8 +107,12 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--documents", type=int, default=60, help="how many Omono documents to generate")
     parser.add_argument("--port", type=int, default=8765, help="emulator port (another is used if taken)")
+    parser.add_argument("--serve", action="store_true",
+                        help="open the Airflow UI (airflow standalone) on the demo's database and emulator instead")
     args = parser.parse_args(argv)
     RUN.mkdir(exist_ok=True)
+    if args.serve:
+        return serve(args.port)
 
     _say("1/4 PostgreSQL")
     db_url = fresh_database(postgres_admin_url())
@@ -140,6 +144,31 @@ def main(argv: list[str] | None = None) -> int:
 
         log_rows = httpx.get(f"{emulator_url}/_emulator/requests", params={"tenant": DEMO_TENANT}).json()["requests"]
         return report(db_url, elapsed, result.returncode, calls=len(log_rows))
+    finally:
+        emulator.terminate()
+        emulator.wait(10)
+
+
+def serve(port: int) -> int:
+    """`make airflow`: Airflow's UI on http://localhost:8080 with the DAG, reusing the demo's data if present."""
+    admin_url = postgres_admin_url()
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DEMO_DB,)).fetchone()
+    if not exists:
+        _say("No demo database yet: running `make demo` first.")
+        main([])
+    base, _, _ = admin_url.rpartition("/")
+    db_url = f"{base}/{DEMO_DB}"
+    emulator, emulator_url = start_emulator(_free_port(port), keep=True)
+    os.environ.update(airflow_env(db_url, emulator_url))
+    os.environ["OMONO_XERO_TASK_RETRIES"] = "2"
+    os.environ["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"   # standalone runs `airflow …`
+    _say(f"Xero emulator: {emulator_url}. Airflow UI: http://localhost:8080 (user 'admin'; the password is in "
+         f"{RUN / 'airflow' / 'simple_auth_manager_passwords.json.generated'}). Ctrl-C stops both.")
+    try:
+        return subprocess.run([sys.executable, "-m", "airflow", "standalone"], env=os.environ, cwd=ROOT).returncode
+    except KeyboardInterrupt:
+        return 0
     finally:
         emulator.terminate()
         emulator.wait(10)
