@@ -44,3 +44,6 @@ connect: venv  ## obtain and store the first Xero refresh token for the Airflow 
 
 airflow: venv  ## open the Airflow UI (airflow standalone, http://localhost:8080) on the demo's database and emulator
 	$(BIN)/python -m include.omono_xero_sync.demo --serve
+
+bench: venv  ## benchmarks: data generation and one sync of BENCH_DOCS documents (default 2000), printed as figures
+	$(BIN)/python -m tests.bench.bench_sync

@@ -49,13 +49,13 @@ def postgres_admin_url() -> str:
     return server.get_uri()
 
 
-def fresh_database(admin_url: str) -> str:
+def fresh_database(admin_url: str, name: str = DEMO_DB) -> str:
     with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DEMO_DB} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DEMO_DB}")
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
     base, _, _ = admin_url.rpartition("/")
     query = admin_url.split("?", 1)[1] if "?" in admin_url else ""
-    return f"{base}/{DEMO_DB}" + (f"?{query}" if query else "")
+    return f"{base}/{name}" + (f"?{query}" if query else "")
 
 
 def _free_port(preferred: int) -> int:
@@ -67,14 +67,14 @@ def _free_port(preferred: int) -> int:
         return s.getsockname()[1]
 
 
-def start_emulator(port: int, keep: bool = False) -> tuple[subprocess.Popen, str]:
+def start_emulator(port: int, keep: bool = False, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
     data = RUN / "demo-xero"
     if data.exists() and not keep:
         for f in data.iterdir():
             f.unlink()
     log = open(RUN / "demo-xero.log", "w")  # noqa: SIM115 - lives as long as the process
     proc = subprocess.Popen([sys.executable, "-m", "include.xero_emulator", "--port", str(port), "--data-dir",
-                             str(data)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                             str(data), *extra], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     url = f"http://127.0.0.1:{port}"
     import httpx
