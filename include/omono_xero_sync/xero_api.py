@@ -198,7 +198,10 @@ class XeroClient:
         self.calls = 0
         self._token: dict = {}
         # No client secret or refresh token reaches the SDK: it must never refresh on its own.
-        config = Configuration(oauth2_token=OAuth2Token(client_id=xero.client_id))
+        # xero-python's Configuration returns a copy of the first instance ever built and ignores later
+        # constructor arguments, so the token object is set on this copy explicitly.
+        config = Configuration()
+        config.oauth2_token = OAuth2Token(client_id=xero.client_id)
         self.api_client = ApiClient(config, pool_threads=1, oauth2_token_getter=lambda: self._token,
                                     oauth2_token_saver=lambda _t: None)
         pool = self.api_client.rest_client.pool_manager

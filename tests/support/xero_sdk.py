@@ -70,7 +70,9 @@ def sdk_for(base_url: str, token_set: dict, client_id: str = DEMO_CLIENT_ID,
 
     holder: dict = {}
     token = EmulatorToken(f"{base_url}/connect/token", client_id=client_id, client_secret=client_secret)
-    api_client = ApiClient(Configuration(oauth2_token=token), pool_threads=1,
+    config = Configuration()          # a copy of xero-python's process-wide default: set the token on it
+    config.oauth2_token = token
+    api_client = ApiClient(config, pool_threads=1,
                            oauth2_token_getter=lambda: holder["token"],
                            oauth2_token_saver=lambda t: holder.update(token=t))
     stored = {k: v for k, v in token_set.items() if k in {"access_token", "refresh_token", "expires_in",

@@ -51,3 +51,16 @@ def test_settings_never_show_the_client_secret() -> None:
     xero = XeroSettings("xero_default", "id", "very-secret", "t", "https://api", "https://id", "authorization_code",
                         (), None)
     assert "very-secret" not in repr(xero)
+
+
+def test_each_client_keeps_its_own_oauth_token_despite_the_sdks_shared_configuration() -> None:
+    from include.omono_xero_sync.xero_api import XeroClient
+
+    def client(client_id: str) -> XeroClient:
+        xero = XeroSettings("c", client_id, "s", "t", "http://x/api.xro/2.0", "http://x", "authorization_code", (),
+                            None)
+        return XeroClient(xero, tokens=None)  # type: ignore[arg-type]
+
+    first, second = client("app-one"), client("app-two")
+    assert first.api_client.configuration.oauth2_token.client_id == "app-one"
+    assert second.api_client.configuration.oauth2_token.client_id == "app-two"
