@@ -126,14 +126,20 @@ def _save_account(call: Call, account: dict, submitted: dict) -> dict:
     return {"Accounts": [render_account(account)]}
 
 
-def create_account(call: Call) -> dict:
-    """PUT /Accounts takes one Account object (Xero processes only the first of a list)."""
+def _single_account(call: Call) -> dict:
+    """The Account in a create/update body (Xero processes only the first of a list)."""
     body = call.body
     if isinstance(body, dict) and isinstance(body.get("Accounts"), list) and body["Accounts"]:
         body = body["Accounts"][0]
     if not isinstance(body, dict):
         raise HttpError(400, {"ErrorNumber": 14, "Type": "PostDataInvalidException",
                               "Message": "The request body must be an Account"})
+    return body
+
+
+def create_account(call: Call) -> dict:
+    """PUT /Accounts takes one Account object."""
+    body = _single_account(call)
     account = {k: body[k] for k in ACCOUNT_WRITABLE if k in body}
     account["AccountID"] = call.new_id()
     account["Status"] = "ACTIVE"
@@ -148,12 +154,7 @@ def update_account(call: Call, account_id: str) -> dict:
     existing = call.tenant.accounts.get(account_id.lower())
     if existing is None:
         raise not_found()
-    body = call.body
-    if isinstance(body, dict) and isinstance(body.get("Accounts"), list) and body["Accounts"]:
-        body = body["Accounts"][0]
-    if not isinstance(body, dict):
-        raise HttpError(400, {"ErrorNumber": 14, "Type": "PostDataInvalidException",
-                              "Message": "The request body must be an Account"})
+    body = _single_account(call)
     account = dict(existing)
     account.update({k: body[k] for k in ACCOUNT_WRITABLE if k in body})
     return _save_account(call, account, body)
