@@ -1,0 +1,1 @@
+"""The integration's pages inside the Airflow UI: sync log, record detail, mappings, readiness, options."""
