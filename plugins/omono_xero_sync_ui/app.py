@@ -155,12 +155,16 @@ async def save_mappings(request: Request, conn: StateDb, omono: OmonoDb) -> Any:
     account_changes, tax_changes = [], []
     for kind in ("sales", "purchase"):
         for row in rows[kind]:
-            code = str(form.get(f"{kind}:{row['code']}", "") or "").strip()
             create = form.get(f"{kind}:{row['code']}:create") == "on"
+            new_code = str(form.get(f"{kind}:{row['code']}:new_code", "") or "").strip()
+            code = new_code if create and new_code else str(form.get(f"{kind}:{row['code']}", "") or "").strip()
             name = str(form.get(f"{kind}:{row['code']}:name", "") or "").strip() or None
             if not code:
                 continue
             if create:
+                if not name:
+                    errors.append(f"{kind.capitalize()} code {row['code']}: give the new Xero account a name.")
+                    continue
                 if len(code) > 10:
                     errors.append(f"{kind.capitalize()} code {row['code']}: a Xero account code has at most 10 "
                                   f"characters ('{code}' has {len(code)}).")

@@ -131,7 +131,10 @@ def test_mapping_to_an_unknown_account_is_refused_and_nothing_is_saved(client, s
     with _db(synced["db"]) as conn:
         assert conn.execute("SELECT count(*) AS n FROM xero_sync.account_mappings WHERE omono_code = 'SA-SAMPLES'"
                             ).fetchone()["n"] == 0
-    created = client.post(f"{P}/ui/mappings", data={"sales:SA-SAMPLES": "265", "sales:SA-SAMPLES:create": "on",
+    nameless = client.post(f"{P}/ui/mappings", data={"sales:SA-SAMPLES:new_code": "265",
+                                                     "sales:SA-SAMPLES:create": "on"}, headers=as_admin)
+    assert nameless.status_code == 422 and "give the new Xero account a name" in nameless.text
+    created = client.post(f"{P}/ui/mappings", data={"sales:SA-SAMPLES:new_code": "265", "sales:SA-SAMPLES:create": "on",
                                                     "sales:SA-SAMPLES:name": "Samples"}, headers=as_admin,
                           follow_redirects=False)
     assert created.status_code == 303
