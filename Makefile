@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv test test-unit test-integration lint emulator demo connect airflow bench clean
+.PHONY: help venv test test-unit test-integration lint emulator demo connect disconnect reset airflow bench clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -47,3 +47,9 @@ airflow: venv  ## open the Airflow UI (airflow standalone, http://localhost:8080
 
 bench: venv  ## benchmarks: data generation and one sync of BENCH_DOCS documents (default 2000), printed as figures
 	$(BIN)/python -m tests.bench.bench_sync
+
+disconnect: venv  ## forget the Xero tokens; every synced record stays synced (reconnect with make connect)
+	$(BIN)/python -m include.omono_xero_sync.lifecycle disconnect
+
+reset: venv  ## forget what was synced so everything is sent again: make reset CONFIRM="<organisation name>"
+	$(BIN)/python -m include.omono_xero_sync.lifecycle reset --confirm "$(CONFIRM)"

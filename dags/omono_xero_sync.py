@@ -8,8 +8,8 @@ delivery invoices bills, credit notes credit notes. Every record's outcome is wr
 15 minutes but only runs at the interval chosen in the integration's General options (off by default).
 
 Order: readiness checks → create missing mapped accounts → extract changes → data-quality checks (bad records
-are held with a plain message) → contacts → dispatch invoices → delivery invoices → credit notes → credit check
-→ summary → a final check that fails, listing them, when records need attention.
+are held with a plain message) → contacts → dispatch invoices → delivery invoices → credit notes → allocation of
+linked credit notes → credit check → summary → a final check that fails, listing them, when records need attention.
 """
 
 from __future__ import annotations
@@ -90,6 +90,11 @@ def omono_xero_sync() -> None:
         return pipeline.push_entities(pipeline.run_context(context), ["sales_credit_note", "purchase_credit_note"])
 
     @task
+    def allocate_credit_notes(**context) -> dict:
+        from include.omono_xero_sync import pipeline
+        return pipeline.allocate_credit_notes(pipeline.run_context(context))
+
+    @task
     def credit_check(**context) -> dict:
         from include.omono_xero_sync import pipeline
         return pipeline.credit_check(pipeline.run_context(context))
@@ -105,8 +110,8 @@ def omono_xero_sync() -> None:
         pipeline.verify(pipeline.run_context(context))
 
     chain(due(), readiness(), create_missing_accounts(), extract_changes(), check_records(), push_contacts(),
-          push_dispatch_invoices(), push_delivery_invoices(), push_credit_notes(), credit_check(), summarise(),
-          verify())
+          push_dispatch_invoices(), push_delivery_invoices(), push_credit_notes(), allocate_credit_notes(),
+          credit_check(), summarise(), verify())
 
 
 omono_xero_sync()

@@ -102,10 +102,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="disconnect: forget the stored tokens; every record stays marked as synced")
     args = parser.parse_args(argv)
     if args.forget:
-        with db.connect() as conn:
-            TokenStore(conn, XeroSettings.from_airflow(args.conn_id)).forget()
-        print("Disconnected: the Xero tokens are forgotten. Synced records keep their state, so reconnecting "
-              "(to this or another organisation) resends nothing.")
+        from include.omono_xero_sync import lifecycle
+
+        lifecycle.main(["disconnect"])
         return
     tenants = connect(args.conn_id)
     print("Connected. The token set is stored encrypted in xero_sync.oauth_tokens.")

@@ -62,7 +62,7 @@ def is_due(run_type: str, now: datetime | None = None) -> bool:
 
 
 XERO_TASKS = ("readiness", "create_missing_accounts", "push_contacts", "push_dispatch_invoices",
-              "push_delivery_invoices", "push_credit_notes", "credit_check")
+              "push_delivery_invoices", "push_credit_notes", "allocate_credit_notes", "credit_check")
 
 
 def check_readiness(ctx: RunContext) -> dict[str, Any]:
@@ -173,6 +173,21 @@ def push_entities(ctx: RunContext, names: list[str]) -> dict[str, Any]:
         _save_usage(conn, client)
     log.info("Pushed: %s", results)
     return results
+
+
+def allocate_credit_notes(ctx: RunContext) -> dict[str, Any]:
+    """Credit notes Omono links to an invoice are allocated to it in Xero once both are there."""
+    from include.omono_xero_sync import allocate
+    from include.omono_xero_sync.xero_api import DailyLimitReached
+
+    with db.connect() as conn, db.connect(settings.OMONO_CONN_ID) as omono, _xero(conn) as client:
+        try:
+            result = allocate.allocate(ctx, conn, omono, client)
+        except DailyLimitReached as exc:
+            log.warning("%s", exc)
+            result = {"stopped": str(exc)}
+        _save_usage(conn, client)
+        return {**result, "calls": client.calls}
 
 
 def _save_usage(conn: psycopg.Connection, client: Any) -> None:

@@ -115,7 +115,7 @@ class Pusher:
     def _unchanged_or_stuck(self, rec_id: int, number: str | None, payload: dict, digest: str,
                             st: dict | None) -> bool:
         """True when nothing needs sending: Xero has this content, or Xero refused exactly this before."""
-        if st and st["status"] == "synced" and st["content_hash"] == digest and st["xero_id"]:
+        if st and st["xero_id"] and st["content_hash"] == digest:      # only ever set when Xero accepted it
             self._outcome(rec_id, number, "unchanged", "synced", messages=[], xero_id=str(st["xero_id"]))
             return True
         if st and st["status"] == "failed" and st["last_sent"] is not None and \
@@ -210,6 +210,7 @@ class Pusher:
             if match:
                 p.xero_id, p.action = match["id"], "updated"
                 p.payload = {**body, "ContactID": match["id"]}
+                self._remember_match(p)
                 log.info("Company %s matched existing Xero contact %s", p.number, match["id"])
         return plans
 
@@ -238,11 +239,20 @@ class Pusher:
                     and h[0].contact and h[0].contact.contact_id == p.payload["Contact"]["ContactID"]]
             if ours:
                 doc, doc_id, status = ours[0]
+                if _locked(doc, status):
+                    # Already in Xero (e.g. resent after a reset) and locked there by a payment or credit:
+                    # adopted as it is; an update could only be refused.
+                    self._outcome(p.omono_id, p.number, "unchanged", "synced", xero_id=str(doc_id), messages=[
+                        f"{p.number} is already in Xero, where a payment or credit locks it; it was linked and "
+                        "left as it is."], content_hash=p.digest, xero_status=status, xero_number=p.number)
+                    continue
                 p.xero_id = doc_id
                 p.payload = {**p.payload, entity.id_key: doc_id}
                 if status in _STATUS_ORDER and _STATUS_ORDER[status] > _STATUS_ORDER.get(p.payload["Status"], 0):
                     p.payload["Status"] = status
+                    p.digest = transform.content_hash(p.payload)
                 p.action = "updated"
+                self._remember_match(p)
                 log.info("%s matched existing Xero document %s (%s)", p.number, doc_id, status)
                 kept.append(p)
             else:
@@ -255,6 +265,12 @@ class Pusher:
                     "Xero document, then Retry."])
         self._flush()
         return kept
+
+    def _remember_match(self, plan: Plan) -> None:
+        """Keep the Xero id of a record found in Xero, so that a run stopped before writing need not look again."""
+        if not self.ctx.dry_run:
+            self.conn.execute(f"UPDATE {S}.record_state SET xero_id = %s WHERE entity = %s AND omono_id = %s",
+                              (plan.xero_id, self.entity.name, plan.omono_id))
 
     # -- writes ---------------------------------------------------------------------------------------------
     def write(self, plans: list[Plan]) -> None:
@@ -314,6 +330,16 @@ class Pusher:
                               xero_status=status, sending_key=None, sending_since=None)
 
 
+def _locked(doc: Any, status: str) -> bool:
+    """Xero refuses edits to a document that is paid, voided, or has payments or credit against it."""
+    if status in {"PAID", "VOIDED"}:
+        return True
+    paid = sum(float(getattr(doc, f, None) or 0) for f in ("amount_paid", "amount_credited"))
+    remaining = getattr(doc, "remaining_credit", None)
+    total = getattr(doc, "total", None)
+    return paid > 0 or (remaining is not None and total is not None and float(remaining) < float(total))
+
+
 def _snake(name: str) -> str:
     out = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
     return out.replace("_i_d", "_id")
@@ -329,9 +355,13 @@ def push(ctx: RunContext, entity: Entity, conn: psycopg.Connection, client: Any)
     """Plan, resolve unknown ones against Xero, write; returns counts per action (and API calls made)."""
     pusher = Pusher(ctx, entity, conn, client)
     plans = pusher.plan()
-    if plans:
-        plans = pusher.resolve_unknown(plans)
-        pusher.write(plans)
+    try:
+        if plans:
+            plans = pusher.resolve_unknown(plans)
+            pusher.write(plans)
+    except DailyLimitReached as exc:       # met while looking up: the records stay pending for the next run
+        pusher.result.stopped = str(exc)
+        log.warning("%s", exc)
     pusher._flush()
     pusher.result.calls = client.calls if client else 0
     return pusher.result

@@ -62,12 +62,14 @@ def records(conn: psycopg.Connection, entity: str, ids: list[int]) -> dict[int, 
 
 
 def mark_pending(conn: psycopg.Connection, entity: str, items: list[tuple[int, str | None]], run_id: str) -> None:
-    """Everything extracted is pending until the run decides its fate; a crash leaves it to the next run."""
+    """Everything extracted is pending until the run decides its fate; a crash leaves it to the next run.
+    A write in flight (sending), a skip, and a refusal (failed, which the push compares with what it would send
+    now so that Xero is not asked the same thing twice) keep their status."""
     conn.cursor().executemany(
         f"INSERT INTO {S}.record_state (entity, omono_id, omono_number, status, last_run_id) "
         "VALUES (%s, %s, %s, 'pending', %s) ON CONFLICT (entity, omono_id) DO UPDATE SET "
         "omono_number = EXCLUDED.omono_number, last_run_id = EXCLUDED.last_run_id, updated_at = now(), "
-        f"status = CASE WHEN {S}.record_state.status IN ('sending', 'skipped') THEN {S}.record_state.status "
+        f"status = CASE WHEN {S}.record_state.status IN ('sending', 'skipped', 'failed') THEN {S}.record_state.status "
         "ELSE 'pending' END",
         [(entity, oid, number, run_id) for oid, number in items])
 

@@ -107,11 +107,6 @@ class TokenStore:
                           "ON CONFLICT (conn_id) DO UPDATE SET token = EXCLUDED.token, updated_at = now()",
                           (self.xero.conn_id, sealed))
 
-    def forget(self) -> None:
-        self.conn.execute(f"DELETE FROM {settings.STATE_SCHEMA}.oauth_tokens WHERE conn_id = %s",
-                          (self.xero.conn_id,))
-        self.conn.commit()
-
     def valid_token(self) -> dict:
         """A token with at least five minutes left, refreshing it (once, under the lock) when needed."""
         with self.conn.transaction():

@@ -128,10 +128,11 @@ class Emulator:
         self.admin = Admin(self)
 
     def reset(self) -> None:
-        """Back to the fixture: organisations, tokens, counters, faults, the clock and the request log."""
+        """Back to the fixture: organisations, tokens, limits and counters, faults, the clock and the request log."""
         self.clock.reset()
         self.store.clear()
         seed(self.store, self.clock, self.fixture)
+        self.limiter.limits = self.config.limits
         self.limiter.reset()
         self.idempotency.clear()
         self.faults.remove()

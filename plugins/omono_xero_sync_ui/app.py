@@ -260,6 +260,26 @@ async def save_settings(request: Request, conn: StateDb, user: User) -> Any:
     return RedirectResponse(str(request.url_for("settings_page")) + "?saved=true", 303)
 
 
+@router.post("/ui/disconnect", dependencies=[Depends(can_edit)])
+def disconnect(request: Request, conn: StateDb, user: User) -> Any:
+    from include.omono_xero_sync import lifecycle
+
+    lifecycle.disconnect(conn, user)
+    return RedirectResponse(str(request.url_for("settings_page")) + "?saved=true", 303)
+
+
+@router.post("/ui/reset", response_class=HTMLResponse, dependencies=[Depends(can_edit)])
+async def reset(request: Request, conn: StateDb, user: User) -> Any:
+    from include.omono_xero_sync import lifecycle
+
+    form = await request.form()
+    try:
+        lifecycle.reset(conn, str(form.get("confirm", "")), user)
+    except lifecycle.NotConfirmed as exc:
+        return settings_page(request, conn, errors=[str(exc)])
+    return RedirectResponse(str(request.url_for("settings_page")) + "?saved=true", 303)
+
+
 @router.get("/health")
 def health() -> dict[str, str]:
     return {"status": "ok"}

@@ -57,7 +57,7 @@ def test_dag_files_have_no_module_level_heavy_imports(path: Path) -> None:
 def test_tasks_run_in_the_documented_order(parsed: dict) -> None:
     assert parsed["tasks"] == ["due", "readiness", "create_missing_accounts", "extract_changes", "check_records",
                                "push_contacts", "push_dispatch_invoices", "push_delivery_invoices",
-                               "push_credit_notes", "credit_check", "summarise", "verify"]
+                               "push_credit_notes", "allocate_credit_notes", "credit_check", "summarise", "verify"]
 
 
 def test_run_policy_no_catchup_one_run_at_a_time_retries_and_sync_now_params(parsed: dict) -> None:

@@ -40,10 +40,11 @@ def sdk(emulator_url: str) -> Sdk:
 
 # -- the pipeline on real services ------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def pg_url() -> str:
-    from tests.support.pipeline_env import create_test_database
+def pg_url() -> Iterator[str]:
+    from tests.support.pipeline_env import create_test_database, drop_test_database
 
-    return create_test_database()
+    yield create_test_database()
+    drop_test_database()
 
 
 @pytest.fixture(scope="session")

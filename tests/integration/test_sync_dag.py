@@ -99,13 +99,17 @@ def test_api_calls_are_exactly_reference_reads_look_ups_and_one_write_per_50(syn
     with _db(fresh_db) as conn:
         kinds = {r["kind"]: r["n"] for r in conn.execute("SELECT kind, count(*) AS n FROM omono.credit_notes "
                                                          "GROUP BY kind")}
+        linked = conn.execute("SELECT count(*) AS n FROM omono.credit_notes WHERE invoice_id IS NOT NULL"
+                              ).fetchone()["n"]
     per_type = [counts["companies"], counts["dispatch_invoices"], counts["delivery_invoices"], kinds["sales"],
                 kinds["purchase"]]
     writes = sum(math.ceil(n / 50) for n in per_type)
     look_ups = 1 + sum(math.ceil(n / 40) for n in per_type[1:])      # contact directory + documents by number
+    allocation_reads = 2 * math.ceil(linked / 40)                     # invoices' amount due, notes' credit left
     assert len([c for c in calls if c["method"] == "POST"]) == writes
-    assert len([c for c in calls if c["method"] == "GET"]) == 4 + look_ups
-    assert len(calls) == 4 + look_ups + writes
+    assert len([c for c in calls if c["method"] == "GET"]) == 4 + look_ups + allocation_reads
+    assert len([c for c in calls if c["method"] == "PUT"]) == linked   # one allocation per linked credit note
+    assert len(calls) == 4 + look_ups + allocation_reads + writes + linked
     assert all(c["elements"] <= 50 for c in calls if c["method"] == "POST")
     assert all(c["idempotency_key"] for c in calls if c["method"] == "POST")
     assert "summarizeErrors=False" in next(c["query"] for c in calls if c["method"] == "POST")
@@ -152,3 +156,21 @@ def test_an_edited_record_is_updated_in_place(sync_dag, xero_org: XeroOrg, fresh
     log = _log(fresh_db, str(second.dagrun.run_id))
     assert _actions(log)[("dispatch_invoice", "updated")] == 1 and _actions(log)[("contact", "updated")] == 1
     assert [c["elements"] for c in api_calls(admin, since=seq) if c["method"] == "POST"] == [1, 1]
+
+
+def test_a_re_read_record_whose_xero_content_did_not_change_is_not_sent_again(
+        sync_dag, xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
+    _seed(fresh_db, documents=20, bad_share=0)
+    assert run_sync(sync_dag).state == "success"
+    with _db(fresh_db) as conn:                      # touched in Omono, nothing Xero sees changes
+        conn.execute("UPDATE omono.companies SET updated_at = now(), credit_limit = credit_limit + 1")
+        conn.execute("UPDATE omono.dispatch_invoices SET updated_at = now()")
+    seq = last_seq(admin)
+    run = run_sync(sync_dag)
+    assert run.state == "success"
+    assert [c for c in api_calls(admin, since=seq) if c["method"] == "POST"] == []
+    log = _log(fresh_db, str(run.dagrun.run_id))
+    with _db(fresh_db) as conn:
+        touched = conn.execute("SELECT (SELECT count(*) FROM omono.companies) + (SELECT count(*) FROM "
+                               "omono.dispatch_invoices) AS n").fetchone()["n"]
+    assert {r["action"] for r in log} == {"unchanged"} and len(log) == touched

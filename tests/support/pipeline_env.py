@@ -16,7 +16,7 @@ from tests.support.xero_sdk import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, UK_TENANT
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get("OMONO_XERO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-TEST_DB = "omono_xero_sync_test"
+TEST_DB = f"omono_xero_sync_test_{os.getpid()}"      # one per test session: concurrent runs never collide
 
 
 def create_test_database() -> str:
@@ -30,6 +30,11 @@ def create_test_database() -> str:
         "conn_type": "postgres", "host": info.get("host", "127.0.0.1"), "port": int(info.get("port", 5432)),
         "login": info.get("user", "postgres"), "password": info.get("password"), "schema": TEST_DB})
     return url
+
+
+def drop_test_database() -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
 
 
 def reset_schemas(url: str) -> None:

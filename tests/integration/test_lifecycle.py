@@ -1,0 +1,181 @@
+"""Lifecycle: edits Xero allows or refuses, cancellations, allocations, balances, disconnect/reconnect, and
+reset followed by a backfill that spreads over several days of API budget without duplicating anything."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import httpx
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from include.omono_xero_sync import demo_data, lifecycle, settings
+from tests.support.pipeline_env import XeroOrg, api_calls, last_seq, run_sync
+from tests.support.xero_sdk import UK_TENANT
+
+pytestmark = pytest.mark.integration
+
+
+def _db(url: str) -> psycopg.Connection:
+    return psycopg.connect(url, row_factory=dict_row)
+
+
+def _seed(url: str, documents: int = 20) -> None:
+    with _db(url) as conn:
+        demo_data.generate(conn, documents=documents, bad_share=0)
+        demo_data.apply_demo_mappings(conn)
+
+
+def _invoices(admin: httpx.Client) -> dict[str, dict]:
+    return {i["InvoiceNumber"]: i for i in admin.get(f"/tenants/{UK_TENANT}/invoices").json()["invoices"]}
+
+
+def _state(url: str, entity: str, number: str) -> dict:
+    with _db(url) as conn:
+        return conn.execute("SELECT * FROM xero_sync.record_state WHERE entity = %s AND omono_number = %s",
+                            (entity, number)).fetchone()
+
+
+def test_edit_after_payment_in_xero_is_refused_plainly_and_not_retried_in_a_loop(
+        sync_dag, xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
+    _seed(fresh_db)
+    assert run_sync(sync_dag).state == "success"
+    paid = _invoices(admin)["SO-1001"]
+    admin.post(f"/tenants/{UK_TENANT}/payments", json={"InvoiceID": paid["InvoiceID"], "Amount": 1}).raise_for_status()
+    with _db(fresh_db) as conn:
+        conn.execute("UPDATE omono.dispatch_invoice_lines SET quantity = quantity + 1 WHERE invoice_id = 1")
+    run = run_sync(sync_dag)
+    assert run.task_states["verify"] == "failed"
+    refused = _state(fresh_db, "dispatch_invoice", "SO-1001")
+    assert refused["status"] == "failed"
+    assert refused["last_messages"][0].startswith("Xero has locked SO-1001 because a payment or credit note is "
+                                                  "allocated to it, so the change made in Omono was not sent.")
+    assert _invoices(admin)["SO-1001"]["Total"] == paid["Total"]
+    seq = last_seq(admin)
+    run_sync(sync_dag)                                                 # nothing changed since: no new attempt
+    assert [c for c in api_calls(admin, since=seq) if c["method"] == "POST"] == []
+
+
+def test_cancelled_drafts_are_deleted_and_cancelled_approved_invoices_voided(sync_dag, xero_org: XeroOrg,
+                                                                             fresh_db: str, admin: httpx.Client
+                                                                             ) -> None:
+    _seed(fresh_db)
+    with _db(fresh_db) as conn:
+        conn.execute("INSERT INTO xero_sync.settings (key, value) VALUES ('status.delivery_invoice', '\"DRAFT\"')")
+    assert run_sync(sync_dag).state == "success"
+    with _db(fresh_db) as conn:
+        conn.execute("UPDATE omono.dispatch_invoices SET status = 'cancelled' WHERE number = 'SO-1002'")
+        conn.execute("UPDATE omono.delivery_invoices SET status = 'cancelled' WHERE number = 'PO-2001'")
+    assert run_sync(sync_dag).state == "success"
+    invoices = _invoices(admin)
+    assert (invoices["SO-1002"]["Status"], invoices["PO-2001"]["Status"]) == ("VOIDED", "DELETED")
+    with _db(fresh_db) as conn:
+        actions = {r["omono_number"]: r["action"] for r in conn.execute(
+            "SELECT omono_number, action FROM xero_sync.sync_log WHERE omono_number IN ('SO-1002', 'PO-2001') "
+            "ORDER BY id")}
+    assert actions == {"SO-1002": "voided", "PO-2001": "deleted"}
+
+
+def test_cancelling_a_paid_invoice_is_a_clear_red_item(sync_dag, xero_org: XeroOrg, fresh_db: str,
+                                                       admin: httpx.Client) -> None:
+    _seed(fresh_db)
+    assert run_sync(sync_dag).state == "success"
+    admin.post(f"/tenants/{UK_TENANT}/payments", json={"InvoiceID": _invoices(admin)["SO-1003"]["InvoiceID"]})
+    with _db(fresh_db) as conn:
+        conn.execute("UPDATE omono.dispatch_invoices SET status = 'cancelled' WHERE number = 'SO-1003'")
+    assert run_sync(sync_dag).task_states["verify"] == "failed"
+    assert _state(fresh_db, "dispatch_invoice", "SO-1003")["last_messages"][0].startswith(
+        "Xero has locked SO-1003") or "payments or credit notes" in " ".join(
+        _state(fresh_db, "dispatch_invoice", "SO-1003")["last_messages"])
+    assert _invoices(admin)["SO-1003"]["Status"] == "PAID"
+
+
+def test_credit_note_linked_to_an_invoice_is_allocated_to_it_once(sync_dag, xero_org: XeroOrg, fresh_db: str,
+                                                                  admin: httpx.Client) -> None:
+    _seed(fresh_db, documents=30)
+    with _db(fresh_db) as conn:
+        linked = conn.execute("SELECT c.number AS credit, d.number AS invoice FROM omono.credit_notes c JOIN "
+                              "omono.dispatch_invoices d ON d.id = c.invoice_id WHERE c.kind = 'sales' ORDER BY c.id "
+                              "LIMIT 1").fetchone()
+    assert run_sync(sync_dag).state == "success"
+    notes = {c["CreditNoteNumber"]: c for c in admin.get(f"/tenants/{UK_TENANT}/creditnotes").json()["creditnotes"]}
+    invoice = _invoices(admin)[linked["invoice"]]
+    note = notes[linked["credit"]]
+    allocated = min(note["Total"], invoice["Total"])
+    assert note["RemainingCredit"] == round(note["Total"] - allocated, 2)
+    assert invoice["AmountCredited"] == allocated
+    seq = last_seq(admin)
+    run_sync(sync_dag)
+    assert not [c for c in api_calls(admin, since=seq) if "Allocations" in c["path"]]
+
+
+def test_credit_check_stores_customers_balances_where_omono_reads_them(sync_dag, xero_org: XeroOrg, fresh_db: str,
+                                                                       admin: httpx.Client) -> None:
+    _seed(fresh_db)
+    with _db(fresh_db) as conn:
+        conn.execute("INSERT INTO xero_sync.settings (key, value) VALUES ('credit_check', 'true')")
+    seq = last_seq(admin)
+    assert run_sync(sync_dag).state == "success"
+    contacts = {c["AccountNumber"]: c for c in admin.get(f"/tenants/{UK_TENANT}/contacts").json()["contacts"]}
+    with _db(fresh_db) as conn:
+        rows = conn.execute("SELECT c.account_number, b.outstanding, b.read_at FROM omono.customer_balances b "
+                            "JOIN omono.companies c ON c.id = b.company_id").fetchall()
+        customers = conn.execute("SELECT count(*) AS n FROM omono.companies WHERE is_customer").fetchone()["n"]
+    assert len(rows) == customers and all(r["read_at"] for r in rows)
+    invoices = admin.get(f"/tenants/{UK_TENANT}/invoices").json()["invoices"]
+    for r in rows:
+        cid = contacts[r["account_number"]]["ContactID"]
+        due = sum(i["AmountDue"] for i in invoices if i["Contact"]["ContactID"] == cid and i["Type"] == "ACCREC"
+                  and i["Status"] == "AUTHORISED")
+        credit = sum(c["RemainingCredit"] for c in admin.get(f"/tenants/{UK_TENANT}/creditnotes").json()[
+            "creditnotes"] if c["Contact"]["ContactID"] == cid and c["Type"] == "ACCRECCREDIT" and
+            c["Status"] == "AUTHORISED")
+        assert float(r["outstanding"]) == pytest.approx(due - credit)
+    balance_reads = [c for c in api_calls(admin, since=seq) if c["path"].endswith("/Contacts") and "IDs=" in c["query"]]
+    assert len(balance_reads) == -(-customers // settings.LOOKUP_BATCH)
+
+
+def test_disconnect_then_reconnect_resends_nothing(sync_dag, xero_org: XeroOrg, fresh_db: str,
+                                                   admin: httpx.Client) -> None:
+    _seed(fresh_db)
+    assert run_sync(sync_dag).state == "success"
+    with _db(fresh_db) as conn:
+        lifecycle.disconnect(conn, "test")
+    assert run_sync(sync_dag).task_states["readiness"] == "failed"      # no tokens: says so, sends nothing
+    XeroOrg(xero_org.base_url).connect(fresh_db)                        # reconnect
+    seq = last_seq(admin)
+    assert run_sync(sync_dag).state == "success"
+    assert [c["method"] for c in api_calls(admin, since=seq)] == ["GET"] * 4
+
+
+def test_reset_then_budgeted_backfill_spreads_over_days_and_lands_everything_exactly_once(
+        sync_dag, xero_org: XeroOrg, fresh_db: str, admin: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    _seed(fresh_db, documents=200)
+    assert run_sync(sync_dag).state == "success"
+    with _db(fresh_db) as conn:
+        with pytest.raises(lifecycle.NotConfirmed):
+            lifecycle.reset(conn, "yes", "test")
+        lifecycle.reset(conn, "Omono Demo Wholesale Ltd", "test")
+        numbers = [r["number"] for r in conn.execute(
+            "SELECT number FROM omono.dispatch_invoices UNION ALL SELECT number FROM omono.delivery_invoices")]
+    admin.put("/limits", json={"day": 10, "minute": None, "concurrent": None, "app_minute": None})
+    monkeypatch.setattr(settings, "DAILY_CALL_FLOOR", 1)
+    runs = 0
+    while True:
+        runs += 1
+        run = run_sync(sync_dag, date_from="2026-09-01", date_to="2026-10-31")
+        assert run.state == "success", run.task_states
+        with _db(fresh_db) as conn:
+            pending = conn.execute("SELECT count(*) AS n FROM xero_sync.record_state WHERE status <> 'synced'"
+                                   ).fetchone()["n"]
+            synced = conn.execute("SELECT count(*) AS n FROM xero_sync.record_state WHERE status = 'synced'"
+                                  ).fetchone()["n"]
+        if pending == 0 and synced > 0:
+            break
+        assert runs < 12
+        admin.post("/clock", json={"advance_seconds": 86_400})        # the next day: a new budget
+        XeroOrg(xero_org.base_url).connect(fresh_db)
+    assert runs >= 3
+    counted = Counter(i["InvoiceNumber"] for i in admin.get(f"/tenants/{UK_TENANT}/invoices").json()["invoices"])
+    assert sorted(counted) == sorted(numbers) and set(counted.values()) == {1}
