@@ -21,6 +21,13 @@ import pendulum
 from airflow.sdk import Param, chain, dag, task
 
 
+def alert_on_failure(context: dict) -> None:
+    """E-mail the integration's alert address once a task has failed for good (General options > Alert e-mail)."""
+    from include.omono_xero_sync import alerts
+
+    alerts.notify_failure(context)
+
+
 @dag(
     dag_id="omono_xero_sync",
     schedule="*/15 * * * *",
@@ -28,7 +35,7 @@ from airflow.sdk import Param, chain, dag, task
     catchup=False,
     max_active_runs=1,          # two runs must never push at the same time
     default_args={"owner": "omono-xero-sync", "retries": int(os.environ.get("OMONO_XERO_TASK_RETRIES", "2")),
-                  "retry_delay": timedelta(minutes=1),
+                  "retry_delay": timedelta(minutes=1), "on_failure_callback": alert_on_failure,
                   "retry_exponential_backoff": True},
     tags=["omono", "xero", "sync"],
     doc_md=__doc__,

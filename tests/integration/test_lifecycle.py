@@ -179,3 +179,27 @@ def test_reset_then_budgeted_backfill_spreads_over_days_and_lands_everything_exa
     assert runs >= 3
     counted = Counter(i["InvoiceNumber"] for i in admin.get(f"/tenants/{UK_TENANT}/invoices").json()["invoices"])
     assert sorted(counted) == sorted(numbers) and set(counted.values()) == {1}
+
+
+def test_a_run_that_ends_red_e_mails_the_alert_address_with_what_needs_attention(
+        sync_dag, xero_org: XeroOrg, fresh_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import email
+    import json
+
+    from tests.support.smtp_sink import smtp_sink
+
+    with _db(fresh_db) as conn:
+        demo_data.generate(conn, documents=20, bad_share=0.1)
+        demo_data.apply_demo_mappings(conn)
+        conn.execute("INSERT INTO xero_sync.settings (key, value) VALUES ('alert_email', '\"ops@example.com\"')")
+    with smtp_sink() as (port, messages):
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
+            "conn_type": "smtp", "host": "127.0.0.1", "port": port,
+            "extra": {"disable_ssl": True, "disable_tls": True}}))
+        run = run_sync(sync_dag)
+    assert run.task_states["verify"] == "failed"
+    assert [m["to"] for m in messages] == [["ops@example.com"]]
+    mail = email.message_from_string(messages[0]["data"])
+    body = next(p.get_payload(decode=True).decode() for p in mail.walk() if p.get_content_type() == "text/html")
+    assert mail["Subject"].startswith("[omono-xero-sync] verify failed in run manual__")
+    assert "record(s) need attention" in body and "SO-1010" in body
