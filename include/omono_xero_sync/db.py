@@ -54,4 +54,5 @@ def migrate(conn: psycopg.Connection) -> list[str]:
 def install_omono_schema(conn: psycopg.Connection) -> None:
     """The demo Omono schema plus the change-log triggers the sync relies on (idempotent)."""
     conn.execute((SQL_DIR / "omono" / "schema.sql").read_text())
+    conn.execute((SQL_DIR / "omono" / "change_log.sql").read_text())
     conn.commit()
