@@ -153,3 +153,21 @@ def test_readiness_shows_the_lights_and_rerun_reads_xero_again(client, synced: d
     after = httpx.get(f"{synced['emulator']}/_emulator/requests").json()["requests"][before:]
     assert [r["path"] for r in after if r["path"].startswith("/api.xro")] == [
         "/api.xro/2.0/Organisation", "/api.xro/2.0/Accounts", "/api.xro/2.0/TaxRates", "/api.xro/2.0/Currencies"]
+
+
+def test_reset_needs_the_organisations_name_and_keeps_the_log_then_disconnect_forgets_tokens(
+        client, synced: dict, as_admin: dict) -> None:
+    with _db(synced["db"]) as conn:
+        log_rows = conn.execute("SELECT count(*) AS n FROM xero_sync.sync_log").fetchone()["n"]
+    wrong = client.post(f"{P}/ui/reset", data={"confirm": "yes"}, headers=as_admin)
+    assert wrong.status_code == 422 and "Type the organisation&#39;s name exactly" in wrong.text
+    done = client.post(f"{P}/ui/reset", data={"confirm": "Omono Demo Wholesale Ltd"}, headers=as_admin,
+                       follow_redirects=False)
+    assert done.status_code == 303
+    assert client.post(f"{P}/ui/disconnect", headers=as_admin, follow_redirects=False).status_code == 303
+    with _db(synced["db"]) as conn:
+        assert conn.execute("SELECT count(*) AS n FROM xero_sync.record_state").fetchone()["n"] == 0
+        assert conn.execute("SELECT count(*) AS n FROM xero_sync.sync_log").fetchone()["n"] >= log_rows
+        assert conn.execute("SELECT count(*) AS n FROM xero_sync.oauth_tokens").fetchone()["n"] == 0
+        who = conn.execute("SELECT value FROM xero_sync.settings WHERE key = 'last_reset'").fetchone()["value"]
+    assert who["by"] == "admin-user"
