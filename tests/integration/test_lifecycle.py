@@ -6,25 +6,13 @@ from __future__ import annotations
 from collections import Counter
 
 import httpx
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from include.omono_xero_sync import demo_data, lifecycle, settings
-from tests.support.pipeline_env import XeroOrg, api_calls, last_seq, run_sync
+from tests.support.pipeline_env import XeroOrg, api_calls, db, last_seq, run_sync, seed
 from tests.support.xero_sdk import UK_TENANT
 
 pytestmark = pytest.mark.integration
-
-
-def _db(url: str) -> psycopg.Connection:
-    return psycopg.connect(url, row_factory=dict_row)
-
-
-def _seed(url: str, documents: int = 20) -> None:
-    with _db(url) as conn:
-        demo_data.generate(conn, documents=documents, bad_share=0)
-        demo_data.apply_demo_mappings(conn)
 
 
 def _invoices(admin: httpx.Client) -> dict[str, dict]:
@@ -32,18 +20,18 @@ def _invoices(admin: httpx.Client) -> dict[str, dict]:
 
 
 def _state(url: str, entity: str, number: str) -> dict:
-    with _db(url) as conn:
+    with db(url) as conn:
         return conn.execute("SELECT * FROM xero_sync.record_state WHERE entity = %s AND omono_number = %s",
                             (entity, number)).fetchone()
 
 
 def test_edit_after_payment_in_xero_is_refused_plainly_and_not_retried_in_a_loop(
         sync_dag, xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
-    _seed(fresh_db)
+    seed(fresh_db)
     assert run_sync(sync_dag).state == "success"
     paid = _invoices(admin)["SO-1001"]
     admin.post(f"/tenants/{UK_TENANT}/payments", json={"InvoiceID": paid["InvoiceID"], "Amount": 1}).raise_for_status()
-    with _db(fresh_db) as conn:
+    with db(fresh_db) as conn:
         conn.execute("UPDATE omono.dispatch_invoice_lines SET quantity = quantity + 1 WHERE invoice_id = 1")
     run = run_sync(sync_dag)
     assert run.task_states["verify"] == "failed"
@@ -60,17 +48,17 @@ def test_edit_after_payment_in_xero_is_refused_plainly_and_not_retried_in_a_loop
 def test_cancelled_drafts_are_deleted_and_cancelled_approved_invoices_voided(sync_dag, xero_org: XeroOrg,
                                                                              fresh_db: str, admin: httpx.Client
                                                                              ) -> None:
-    _seed(fresh_db)
-    with _db(fresh_db) as conn:
+    seed(fresh_db)
+    with db(fresh_db) as conn:
         conn.execute("INSERT INTO xero_sync.settings (key, value) VALUES ('status.delivery_invoice', '\"DRAFT\"')")
     assert run_sync(sync_dag).state == "success"
-    with _db(fresh_db) as conn:
+    with db(fresh_db) as conn:
         conn.execute("UPDATE omono.dispatch_invoices SET status = 'cancelled' WHERE number = 'SO-1002'")
         conn.execute("UPDATE omono.delivery_invoices SET status = 'cancelled' WHERE number = 'PO-2001'")
     assert run_sync(sync_dag).state == "success"
     invoices = _invoices(admin)
     assert (invoices["SO-1002"]["Status"], invoices["PO-2001"]["Status"]) == ("VOIDED", "DELETED")
-    with _db(fresh_db) as conn:
+    with db(fresh_db) as conn:
         actions = {r["omono_number"]: r["action"] for r in conn.execute(
             "SELECT omono_number, action FROM xero_sync.sync_log WHERE omono_number IN ('SO-1002', 'PO-2001') "
             "ORDER BY id")}
@@ -79,10 +67,10 @@ def test_cancelled_drafts_are_deleted_and_cancelled_approved_invoices_voided(syn
 
 def test_cancelling_a_paid_invoice_is_a_clear_red_item(sync_dag, xero_org: XeroOrg, fresh_db: str,
                                                        admin: httpx.Client) -> None:
-    _seed(fresh_db)
+    seed(fresh_db)
     assert run_sync(sync_dag).state == "success"
     admin.post(f"/tenants/{UK_TENANT}/payments", json={"InvoiceID": _invoices(admin)["SO-1003"]["InvoiceID"]})
-    with _db(fresh_db) as conn:
+    with db(fresh_db) as conn:
         conn.execute("UPDATE omono.dispatch_invoices SET status = 'cancelled' WHERE number = 'SO-1003'")
     assert run_sync(sync_dag).task_states["verify"] == "failed"
     assert _state(fresh_db, "dispatch_invoice", "SO-1003")["last_messages"][0].startswith(
@@ -93,8 +81,8 @@ def test_cancelling_a_paid_invoice_is_a_clear_red_item(sync_dag, xero_org: XeroO
 
 def test_credit_note_linked_to_an_invoice_is_allocated_to_it_once(sync_dag, xero_org: XeroOrg, fresh_db: str,
                                                                   admin: httpx.Client) -> None:
-    _seed(fresh_db, documents=30)
-    with _db(fresh_db) as conn:
+    seed(fresh_db, documents=30)
+    with db(fresh_db) as conn:
         linked = conn.execute("SELECT c.number AS credit, d.number AS invoice FROM omono.credit_notes c JOIN "
                               "omono.dispatch_invoices d ON d.id = c.invoice_id WHERE c.kind = 'sales' ORDER BY c.id "
                               "LIMIT 1").fetchone()
@@ -112,13 +100,13 @@ def test_credit_note_linked_to_an_invoice_is_allocated_to_it_once(sync_dag, xero
 
 def test_credit_check_stores_customers_balances_where_omono_reads_them(sync_dag, xero_org: XeroOrg, fresh_db: str,
                                                                        admin: httpx.Client) -> None:
-    _seed(fresh_db)
-    with _db(fresh_db) as conn:
+    seed(fresh_db)
+    with db(fresh_db) as conn:
         conn.execute("INSERT INTO xero_sync.settings (key, value) VALUES ('credit_check', 'true')")
     seq = last_seq(admin)
     assert run_sync(sync_dag).state == "success"
     contacts = {c["AccountNumber"]: c for c in admin.get(f"/tenants/{UK_TENANT}/contacts").json()["contacts"]}
-    with _db(fresh_db) as conn:
+    with db(fresh_db) as conn:
         rows = conn.execute("SELECT c.account_number, b.outstanding, b.read_at FROM omono.customer_balances b "
                             "JOIN omono.companies c ON c.id = b.company_id").fetchall()
         customers = conn.execute("SELECT count(*) AS n FROM omono.companies WHERE is_customer").fetchone()["n"]
@@ -138,9 +126,9 @@ def test_credit_check_stores_customers_balances_where_omono_reads_them(sync_dag,
 
 def test_disconnect_then_reconnect_resends_nothing(sync_dag, xero_org: XeroOrg, fresh_db: str,
                                                    admin: httpx.Client) -> None:
-    _seed(fresh_db)
+    seed(fresh_db)
     assert run_sync(sync_dag).state == "success"
-    with _db(fresh_db) as conn:
+    with db(fresh_db) as conn:
         lifecycle.disconnect(conn, "test")
     assert run_sync(sync_dag).task_states["readiness"] == "failed"      # no tokens: says so, sends nothing
     XeroOrg(xero_org.base_url).connect(fresh_db)                        # reconnect
@@ -151,9 +139,9 @@ def test_disconnect_then_reconnect_resends_nothing(sync_dag, xero_org: XeroOrg, 
 
 def test_reset_then_budgeted_backfill_spreads_over_days_and_lands_everything_exactly_once(
         sync_dag, xero_org: XeroOrg, fresh_db: str, admin: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    _seed(fresh_db, documents=200)
+    seed(fresh_db, documents=200)
     assert run_sync(sync_dag).state == "success"
-    with _db(fresh_db) as conn:
+    with db(fresh_db) as conn:
         with pytest.raises(lifecycle.NotConfirmed):
             lifecycle.reset(conn, "yes", "test")
         lifecycle.reset(conn, "Omono Demo Wholesale Ltd", "test")
@@ -166,7 +154,7 @@ def test_reset_then_budgeted_backfill_spreads_over_days_and_lands_everything_exa
         runs += 1
         run = run_sync(sync_dag, date_from="2026-09-01", date_to="2026-10-31")
         assert run.state == "success", run.task_states
-        with _db(fresh_db) as conn:
+        with db(fresh_db) as conn:
             pending = conn.execute("SELECT count(*) AS n FROM xero_sync.record_state WHERE status <> 'synced'"
                                    ).fetchone()["n"]
             synced = conn.execute("SELECT count(*) AS n FROM xero_sync.record_state WHERE status = 'synced'"
@@ -188,7 +176,7 @@ def test_a_run_that_ends_red_e_mails_the_alert_address_with_what_needs_attention
 
     from tests.support.smtp_sink import smtp_sink
 
-    with _db(fresh_db) as conn:
+    with db(fresh_db) as conn:
         demo_data.generate(conn, documents=20, bad_share=0.1)
         demo_data.apply_demo_mappings(conn)
         conn.execute("INSERT INTO xero_sync.settings (key, value) VALUES ('alert_email', '\"ops@example.com\"')")

@@ -7,34 +7,16 @@ import math
 from collections import Counter
 
 import httpx
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from include.omono_xero_sync import demo_data
-from tests.support.pipeline_env import XeroOrg, api_calls, last_seq, run_sync
-from tests.support.xero_sdk import UK_TENANT
+from tests.support.pipeline_env import XeroOrg, api_calls, db, last_seq, run_sync, seed, xero_objects
 
 pytestmark = pytest.mark.integration
 
 
-def _db(url: str) -> psycopg.Connection:
-    return psycopg.connect(url, row_factory=dict_row)
-
-
-def _seed(url: str, documents: int = 30, bad_share: float = 0.1) -> dict[str, int]:
-    with _db(url) as conn:
-        counts = demo_data.generate(conn, documents=documents, bad_share=bad_share)
-        demo_data.apply_demo_mappings(conn)
-    return counts
-
-
-def _xero(admin: httpx.Client, kind: str) -> list[dict]:
-    return admin.get(f"/tenants/{UK_TENANT}/{kind}").json()[kind]
-
-
 def _log(url: str, run_id: str | None = None) -> list[dict]:
-    with _db(url) as conn:
+    with db(url) as conn:
         sql = "SELECT * FROM xero_sync.sync_log" + (" WHERE run_id = %s" if run_id else "") + " ORDER BY id"
         return conn.execute(sql, (run_id,) if run_id else ()).fetchall()
 
@@ -45,11 +27,12 @@ def _actions(rows: list[dict]) -> Counter:
 
 def test_first_sync_lands_every_good_record_once_with_the_right_codes(sync_dag, xero_org: XeroOrg, fresh_db: str,
                                                                       admin: httpx.Client) -> None:
-    _seed(fresh_db, documents=30, bad_share=0)
+    seed(fresh_db, documents=30, bad_share=0)
     run = run_sync(sync_dag)
     assert run.state == "success", run.task_states
-    contacts, invoices, credits = _xero(admin, "contacts"), _xero(admin, "invoices"), _xero(admin, "creditnotes")
-    with _db(fresh_db) as conn:
+    contacts, invoices = xero_objects(admin, "contacts"), xero_objects(admin, "invoices")
+    credits = xero_objects(admin, "creditnotes")
+    with db(fresh_db) as conn:
         omono_companies = conn.execute("SELECT * FROM omono.companies ORDER BY id").fetchall()
         lines = conn.execute("SELECT d.number, l.line_no, l.analysis_code, l.tax_code, l.unit_price FROM "
                              "omono.dispatch_invoices d JOIN omono.dispatch_invoice_lines l ON l.invoice_id = d.id "
@@ -78,7 +61,7 @@ def test_first_sync_lands_every_good_record_once_with_the_right_codes(sync_dag, 
 
 def test_second_run_without_changes_makes_no_write_calls(sync_dag, xero_org: XeroOrg, fresh_db: str,
                                                          admin: httpx.Client) -> None:
-    _seed(fresh_db, documents=20, bad_share=0)
+    seed(fresh_db, documents=20, bad_share=0)
     assert run_sync(sync_dag).state == "success"
     seq = last_seq(admin)
     second = run_sync(sync_dag)
@@ -92,11 +75,11 @@ def test_second_run_without_changes_makes_no_write_calls(sync_dag, xero_org: Xer
 def test_api_calls_are_exactly_reference_reads_look_ups_and_one_write_per_50(sync_dag, xero_org: XeroOrg,
                                                                              fresh_db: str, admin: httpx.Client
                                                                              ) -> None:
-    counts = _seed(fresh_db, documents=240, bad_share=0)
+    counts = seed(fresh_db, documents=240, bad_share=0)
     seq = last_seq(admin)
     assert run_sync(sync_dag).state == "success"
     calls = api_calls(admin, since=seq)
-    with _db(fresh_db) as conn:
+    with db(fresh_db) as conn:
         kinds = {r["kind"]: r["n"] for r in conn.execute("SELECT kind, count(*) AS n FROM omono.credit_notes "
                                                          "GROUP BY kind")}
         linked = conn.execute("SELECT count(*) AS n FROM omono.credit_notes WHERE invoice_id IS NOT NULL"
@@ -117,8 +100,8 @@ def test_api_calls_are_exactly_reference_reads_look_ups_and_one_write_per_50(syn
 
 def test_bad_record_is_held_with_its_reason_while_its_batch_mates_land_and_lands_once_fixed(
         sync_dag, xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
-    _seed(fresh_db, documents=30, bad_share=0)
-    with _db(fresh_db) as conn:
+    seed(fresh_db, documents=30, bad_share=0)
+    with db(fresh_db) as conn:
         conn.execute("UPDATE omono.dispatch_invoice_lines SET analysis_code = 'SA-SAMPLES' WHERE invoice_id = 3 "
                      "AND line_no = 1")
     first = run_sync(sync_dag)
@@ -127,32 +110,32 @@ def test_bad_record_is_held_with_its_reason_while_its_batch_mates_land_and_lands
     assert [(r["omono_number"], r["messages"]) for r in held] == [("SO-1003", [
         "SO-1003 line 1: sales analysis code 'SA-SAMPLES' is not mapped to a Xero account. Map it on the Mappings "
         "page; the document goes on the next run."])]
-    sent = {i["InvoiceNumber"] for i in _xero(admin, "invoices")}
+    sent = {i["InvoiceNumber"] for i in xero_objects(admin, "invoices")}
     assert "SO-1003" not in sent and {"SO-1001", "SO-1002", "SO-1004"} <= sent
-    with _db(fresh_db) as conn:                                 # the bookkeeper maps the code
+    with db(fresh_db) as conn:                                 # the bookkeeper maps the code
         conn.execute("INSERT INTO xero_sync.account_mappings (kind, omono_code, xero_account_code) VALUES "
                      "('sales', 'SA-SAMPLES', '260')")
     second = run_sync(sync_dag)
     assert second.state == "success"
-    fixed = [i for i in _xero(admin, "invoices") if i["InvoiceNumber"] == "SO-1003"]
+    fixed = [i for i in xero_objects(admin, "invoices") if i["InvoiceNumber"] == "SO-1003"]
     assert len(fixed) == 1 and fixed[0]["LineItems"][0]["AccountCode"] == "260"
 
 
 def test_an_edited_record_is_updated_in_place(sync_dag, xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
-    _seed(fresh_db, documents=20, bad_share=0)
+    seed(fresh_db, documents=20, bad_share=0)
     assert run_sync(sync_dag).state == "success"
-    count_before = len(_xero(admin, "invoices"))
-    before = {i["InvoiceNumber"]: i for i in _xero(admin, "invoices")}["SO-1001"]
-    with _db(fresh_db) as conn:
+    count_before = len(xero_objects(admin, "invoices"))
+    before = {i["InvoiceNumber"]: i for i in xero_objects(admin, "invoices")}["SO-1001"]
+    with db(fresh_db) as conn:
         conn.execute("UPDATE omono.dispatch_invoice_lines SET quantity = quantity + 1 WHERE invoice_id = 1")
         conn.execute("UPDATE omono.companies SET name = name || ' (Holdings)' WHERE id = 1")
     seq = last_seq(admin)
     second = run_sync(sync_dag)
     assert second.state == "success"
-    after = {i["InvoiceNumber"]: i for i in _xero(admin, "invoices")}["SO-1001"]
+    after = {i["InvoiceNumber"]: i for i in xero_objects(admin, "invoices")}["SO-1001"]
     assert after["InvoiceID"] == before["InvoiceID"] and after["Total"] > before["Total"]
-    assert len(_xero(admin, "invoices")) == count_before
-    assert any(c["Name"].endswith("(Holdings)") for c in _xero(admin, "contacts"))
+    assert len(xero_objects(admin, "invoices")) == count_before
+    assert any(c["Name"].endswith("(Holdings)") for c in xero_objects(admin, "contacts"))
     log = _log(fresh_db, str(second.dagrun.run_id))
     assert _actions(log)[("dispatch_invoice", "updated")] == 1 and _actions(log)[("contact", "updated")] == 1
     assert [c["elements"] for c in api_calls(admin, since=seq) if c["method"] == "POST"] == [1, 1]
@@ -160,9 +143,9 @@ def test_an_edited_record_is_updated_in_place(sync_dag, xero_org: XeroOrg, fresh
 
 def test_a_re_read_record_whose_xero_content_did_not_change_is_not_sent_again(
         sync_dag, xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
-    _seed(fresh_db, documents=20, bad_share=0)
+    seed(fresh_db, documents=20, bad_share=0)
     assert run_sync(sync_dag).state == "success"
-    with _db(fresh_db) as conn:                      # touched in Omono, nothing Xero sees changes
+    with db(fresh_db) as conn:                      # touched in Omono, nothing Xero sees changes
         conn.execute("UPDATE omono.companies SET updated_at = now(), credit_limit = credit_limit + 1")
         conn.execute("UPDATE omono.dispatch_invoices SET updated_at = now()")
     seq = last_seq(admin)
@@ -170,7 +153,7 @@ def test_a_re_read_record_whose_xero_content_did_not_change_is_not_sent_again(
     assert run.state == "success"
     assert [c for c in api_calls(admin, since=seq) if c["method"] == "POST"] == []
     log = _log(fresh_db, str(run.dagrun.run_id))
-    with _db(fresh_db) as conn:
+    with db(fresh_db) as conn:
         touched = conn.execute("SELECT (SELECT count(*) FROM omono.companies) + (SELECT count(*) FROM "
                                "omono.dispatch_invoices) AS n").fetchone()["n"]
     assert {r["action"] for r in log} == {"unchanged"} and len(log) == touched

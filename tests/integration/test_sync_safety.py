@@ -8,48 +8,32 @@ import threading
 import httpx
 import psycopg
 import pytest
-from psycopg.rows import dict_row
 
-from include.omono_xero_sync import demo_data
-from tests.support.pipeline_env import XeroOrg, api_calls, last_seq, run_sync
+from tests.support.pipeline_env import XeroOrg, api_calls, db, last_seq, run_sync, seed, xero_objects
 from tests.support.xero_sdk import UK_TENANT
 
 pytestmark = pytest.mark.integration
 
 
-def _db(url: str) -> psycopg.Connection:
-    return psycopg.connect(url, row_factory=dict_row)
-
-
-def _seed(url: str, documents: int = 20) -> None:
-    with _db(url) as conn:
-        demo_data.generate(conn, documents=documents, bad_share=0)
-        demo_data.apply_demo_mappings(conn)
-
-
-def _xero(admin: httpx.Client, kind: str) -> list[dict]:
-    return admin.get(f"/tenants/{UK_TENANT}/{kind}").json()[kind]
-
-
 def _numbers(admin: httpx.Client, doc_type: str) -> list[str]:
-    return sorted(i["InvoiceNumber"] for i in _xero(admin, "invoices") if i["Type"] == doc_type)
+    return sorted(i["InvoiceNumber"] for i in xero_objects(admin, "invoices") if i["Type"] == doc_type)
 
 
 @pytest.mark.parametrize("wait_past_idempotency_window", [False, True])
 def test_lost_answer_after_xero_saved_the_bills_never_duplicates_them(
         sync_dag, xero_org: XeroOrg, fresh_db: str, admin: httpx.Client, wait_past_idempotency_window: bool) -> None:
-    _seed(fresh_db)
+    seed(fresh_db)
     admin.post("/faults", json={"kind": "drop_after_commit", "method": "POST", "path": "/Invoices", "times": 1})
     crashed = run_sync(sync_dag)
     assert crashed.task_states["push_dispatch_invoices"] == "failed"      # outcome unknown: the task fails
-    with _db(fresh_db) as conn:
+    with db(fresh_db) as conn:
         sending = conn.execute("SELECT count(*) AS n FROM xero_sync.record_state WHERE status = 'sending'").fetchone()
     assert sending["n"] > 0
     if wait_past_idempotency_window:
         admin.post("/clock", json={"advance_seconds": 400})              # Xero has forgotten the idempotency key
         XeroOrg(xero_org.base_url).connect(fresh_db)                       # tokens expired meanwhile: reconnect
     assert run_sync(sync_dag).state == "success"
-    with _db(fresh_db) as conn:
+    with db(fresh_db) as conn:
         omono_sales = [r["number"] for r in conn.execute("SELECT number FROM omono.dispatch_invoices ORDER BY 1")]
         omono_bills = [r["number"] for r in conn.execute("SELECT number FROM omono.delivery_invoices ORDER BY 1")]
     assert _numbers(admin, "ACCREC") == omono_sales
@@ -58,32 +42,32 @@ def test_lost_answer_after_xero_saved_the_bills_never_duplicates_them(
 
 def test_change_committed_after_the_run_read_the_log_is_picked_up_next_run(sync_dag, xero_org: XeroOrg,
                                                                            fresh_db: str, admin: httpx.Client) -> None:
-    _seed(fresh_db)
+    seed(fresh_db)
     assert run_sync(sync_dag).state == "success"
     slow = psycopg.connect(fresh_db)                  # a long Omono transaction, still open during the next run
     slow.execute("UPDATE omono.companies SET email = 'late@acme.example', updated_at = '2001-01-01' WHERE id = 1")
     started = threading.Event()
     threading.Thread(target=lambda: started.set()).start()
     assert run_sync(sync_dag).state == "success"                       # cannot see the uncommitted change
-    assert not any(c.get("EmailAddress") == "late@acme.example" for c in _xero(admin, "contacts"))
+    assert not any(c.get("EmailAddress") == "late@acme.example" for c in xero_objects(admin, "contacts"))
     slow.commit()                                                      # commits after that run; old updated_at
     slow.close()
     assert run_sync(sync_dag).state == "success"
-    assert any(c.get("EmailAddress") == "late@acme.example" for c in _xero(admin, "contacts"))
+    assert any(c.get("EmailAddress") == "late@acme.example" for c in xero_objects(admin, "contacts"))
 
 
 def test_existing_xero_contacts_are_matched_by_account_number_then_name(sync_dag, xero_org: XeroOrg,
                                                                         fresh_db: str, admin: httpx.Client) -> None:
-    _seed(fresh_db)
-    with _db(fresh_db) as conn:
+    seed(fresh_db)
+    with db(fresh_db) as conn:
         first, second = conn.execute("SELECT account_number, name FROM omono.companies WHERE id IN (1, 2) "
                                      "ORDER BY id").fetchall()
     admin.post(f"/tenants/{UK_TENANT}/seed", json={"Contacts": [
         {"Name": "Entered By Hand Ltd", "AccountNumber": first["account_number"]},
         {"Name": second["name"].upper()}]}).raise_for_status()
     assert run_sync(sync_dag).state == "success"
-    contacts = _xero(admin, "contacts")
-    with _db(fresh_db) as conn:
+    contacts = xero_objects(admin, "contacts")
+    with db(fresh_db) as conn:
         companies = conn.execute("SELECT count(*) AS n FROM omono.companies").fetchone()["n"]
     assert len(contacts) == companies                                     # two matched, none duplicated
     assert {c["Name"] for c in contacts} >= {first["name"], second["name"]}
@@ -91,46 +75,46 @@ def test_existing_xero_contacts_are_matched_by_account_number_then_name(sync_dag
 
 def test_document_number_already_used_in_xero_by_something_else_is_held(sync_dag, xero_org: XeroOrg,
                                                                         fresh_db: str, admin: httpx.Client) -> None:
-    _seed(fresh_db)
+    seed(fresh_db)
     admin.post(f"/tenants/{UK_TENANT}/seed", json={"Invoices": [{
         "Type": "ACCREC", "InvoiceNumber": "SO-1004", "Contact": {"Name": "Old Customer From Before Omono"},
         "Status": "AUTHORISED", "LineItems": [{"Description": "Old sale", "Quantity": 1, "UnitAmount": 10,
                                                  "AccountCode": "200"}]}]}).raise_for_status()
     run = run_sync(sync_dag)
     assert run.task_states["verify"] == "failed"
-    with _db(fresh_db) as conn:
+    with db(fresh_db) as conn:
         held = conn.execute("SELECT messages FROM xero_sync.sync_log WHERE omono_number = 'SO-1004'").fetchone()
     assert "SO-1004 is already used in Xero by a different document (ACCREC for 'Old Customer From Before " \
            "Omono')" in held["messages"][0]
-    mine = [i for i in _xero(admin, "invoices") if i["InvoiceNumber"] == "SO-1004"]
+    mine = [i for i in xero_objects(admin, "invoices") if i["InvoiceNumber"] == "SO-1004"]
     assert len(mine) == 1 and mine[0]["Total"] == 12.0                   # theirs, untouched
 
 
 def test_red_blocking_check_stops_the_run_before_anything_is_sent(sync_dag, xero_org: XeroOrg, fresh_db: str,
                                                                   admin: httpx.Client) -> None:
-    _seed(fresh_db)
-    with _db(fresh_db) as conn:
+    seed(fresh_db)
+    with db(fresh_db) as conn:
         conn.execute("UPDATE omono.business_settings SET financial_year_end_month = 6, financial_year_end_day = 30")
     seq = last_seq(admin)
     run = run_sync(sync_dag)
     assert run.task_states["readiness"] == "failed"
     assert run.task_states["push_contacts"] == "upstream_failed"
     assert [c["method"] for c in api_calls(admin, since=seq)] == ["GET"] * 4
-    assert _xero(admin, "contacts") == []
+    assert xero_objects(admin, "contacts") == []
 
 
 def test_dry_run_logs_what_would_be_sent_and_sends_nothing(sync_dag, xero_org: XeroOrg, fresh_db: str,
                                                            admin: httpx.Client) -> None:
-    _seed(fresh_db)
+    seed(fresh_db)
     seq = last_seq(admin)
     run = run_sync(sync_dag, dry_run=True)
     assert run.state == "success"
     assert all(c["method"] == "GET" for c in api_calls(admin, since=seq))
-    with _db(fresh_db) as conn:
+    with db(fresh_db) as conn:
         rows = conn.execute("SELECT action, dry_run, messages FROM xero_sync.sync_log").fetchall()
         states = conn.execute("SELECT count(*) AS n FROM xero_sync.record_state").fetchone()["n"]
     assert rows and all(r["dry_run"] and r["action"] == "created" for r in rows)
     assert rows[0]["messages"] == ["Dry run: would be created in Xero; nothing was sent."]
-    assert states == 0 and _xero(admin, "contacts") == []
+    assert states == 0 and xero_objects(admin, "contacts") == []
     assert run_sync(sync_dag).state == "success"                        # the real run still sends everything
-    assert len(_xero(admin, "contacts")) > 0
+    assert len(xero_objects(admin, "contacts")) > 0

@@ -96,6 +96,25 @@ def run_sync(dag: object, **conf: object) -> SyncRun:
     return SyncRun(dagrun, {ti.task_id: str(ti.state) for ti in dagrun.get_task_instances()})
 
 
+def db(url: str) -> psycopg.Connection:
+    return psycopg.connect(url, row_factory=psycopg.rows.dict_row)
+
+
+def seed(url: str, documents: int = 20, bad_share: float = 0.0) -> dict[str, int]:
+    """Demo Omono data plus the demo mappings (no deliberately bad records unless asked)."""
+    from include.omono_xero_sync import demo_data
+
+    with db(url) as conn:
+        counts = demo_data.generate(conn, documents=documents, bad_share=bad_share)
+        demo_data.apply_demo_mappings(conn)
+    return counts
+
+
+def xero_objects(admin: object, kind: str) -> list[dict]:
+    """What the demo organisation holds in the emulator (contacts, invoices, creditnotes…)."""
+    return admin.get(f"/tenants/{UK_TENANT}/{kind}").json()[kind]
+
+
 def api_calls(admin: object, since: int = 0) -> list[dict]:
     """Accounting API calls the emulator received for the demo organisation (exact, from its request log)."""
     rows = admin.get("/requests", params={"tenant": UK_TENANT, "since": since}).json()["requests"]
