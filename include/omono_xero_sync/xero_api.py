@@ -263,7 +263,8 @@ class XeroClient:
                                               f"({type(exc).__name__}); whether Xero saved it is unknown. The "
                                               "next attempt checks Xero before sending again.") from exc
                 raise XeroError(f"Xero could not be reached ({type(exc).__name__}).") from exc
-        raise XeroError("unreachable")
+        raise XeroError(f"Xero kept refusing {method} after {self.MAX_RATE_RETRIES + 1} attempts; the task will "
+                        "retry later.")
 
     def _expire_token(self) -> None:
         """Force the next call to refresh (Xero said the access token is no longer valid)."""
