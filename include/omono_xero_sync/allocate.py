@@ -70,7 +70,7 @@ def allocate(ctx: RunContext, state_conn: psycopg.Connection, omono: psycopg.Con
             (t["entity"], credit["omono_id"], t["invoice_entity"], invoice["omono_id"], amount, status,
              Jsonb(messages), None if errors else answer.allocation_id, ctx.run_id))
         rows.append(LogRow(t["entity"], credit["omono_id"], credit["omono_number"],
-                           "failed" if errors else "updated", str(credit["xero_id"]), messages,
+                           "failed" if errors else "allocated", str(credit["xero_id"]), messages,
                            transform.jsonable(body), {"errors": errors}))
         allocated += not errors
     sync_log.write(state_conn, ctx, rows)

@@ -241,7 +241,7 @@ def render_summary(conn: psycopg.Connection, ctx: RunContext, calls: int) -> str
     counts = sync_log.counts(conn, ctx.dag_id, ctx.run_id)
     ref = reference.load(conn)
     usage = conn.execute(f"SELECT day_remaining FROM {S}.api_usage ORDER BY updated_at DESC LIMIT 1").fetchone()
-    columns = ("created", "updated", "unchanged", "deleted", "voided", "held", "failed")
+    columns = ("created", "updated", "unchanged", "deleted", "voided", "allocated", "held", "failed")
     title = f"Omono -> Xero sync, run {ctx.run_id}{' (DRY RUN: nothing was sent)' if ctx.dry_run else ''}"
     lines = [title, f"Xero organisation: {ref.organisation['Name']} ({ref.organisation['BaseCurrency']})", "",
              f"{'':24}" + "".join(f"{c:>10}" for c in columns)]

@@ -15,7 +15,7 @@ from include.omono_xero_sync.reference import MONTHS
 
 S = settings.STATE_SCHEMA
 PAGE_SIZE = 100
-ACTIONS = ("created", "updated", "unchanged", "deleted", "voided", "held", "failed", "skipped")
+ACTIONS = ("created", "updated", "unchanged", "deleted", "voided", "allocated", "held", "failed", "skipped")
 ATTENTION = ("held", "failed")
 XERO_PATHS = {"contact": "/Contacts/View/{id}", "dispatch_invoice": "/AccountsReceivable/View.aspx?InvoiceID={id}",
               "delivery_invoice": "/AccountsPayable/Edit.aspx?InvoiceID={id}",
@@ -94,7 +94,7 @@ def history(conn: psycopg.Connection, dag_id: str, runs: int = 20) -> list[dict]
     """Synced and failed records per run, oldest first, for the small chart."""
     rows = conn.execute(
         f"SELECT run_id, min(created_at) AS at, count(*) FILTER (WHERE action IN ('created', 'updated', 'deleted', "
-        "'voided')) AS synced, count(*) FILTER (WHERE action IN ('held', 'failed')) AS failed "
+        "'voided', 'allocated')) AS synced, count(*) FILTER (WHERE action IN ('held', 'failed')) AS failed "
         f"FROM {S}.sync_log WHERE dag_id = %s AND NOT dry_run GROUP BY run_id ORDER BY min(id) DESC LIMIT %s",
         (dag_id, runs)).fetchall()
     return list(reversed(rows))

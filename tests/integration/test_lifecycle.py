@@ -93,6 +93,10 @@ def test_credit_note_linked_to_an_invoice_is_allocated_to_it_once(sync_dag, xero
     allocated = min(note["Total"], invoice["Total"])
     assert note["RemainingCredit"] == round(note["Total"] - allocated, 2)
     assert invoice["AmountCredited"] == allocated
+    with db(fresh_db) as conn:
+        logged = conn.execute("SELECT action, messages FROM xero_sync.sync_log WHERE omono_number = %s AND "
+                              "task_id = 'allocate_credit_notes'", (linked["credit"],)).fetchone()
+    assert logged["action"] == "allocated" and linked["invoice"] in logged["messages"][0]
     seq = last_seq(admin)
     run_sync(sync_dag)
     assert not [c for c in api_calls(admin, since=seq) if "Allocations" in c["path"]]
