@@ -66,10 +66,18 @@ XERO_TASKS = ("readiness", "create_missing_accounts", "push_contacts", "push_dis
 
 
 def check_readiness(ctx: RunContext) -> dict[str, Any]:
-    """Migrate, read Xero's reference data (4 calls), and refuse to go on while a blocking light is red."""
+    """Migrate, read Xero's reference data (4 calls), and refuse to go on while a blocking light is red.
+    With Xero's daily budget already spent the run is skipped, saying so: nothing is lost, the next run goes on."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from include.omono_xero_sync.xero_api import DailyLimitReached
+
     with db.connect() as conn, db.connect(settings.OMONO_CONN_ID) as omono, _xero(conn) as client:
         db.migrate(conn)
-        ref = reference.read_from_xero(client)
+        try:
+            ref = reference.read_from_xero(client)
+        except DailyLimitReached as exc:
+            raise AirflowSkipException(str(exc)) from exc
         reference.save(conn, ref)
         checks = reference.readiness(omono, conn, ref)
         _save_usage(conn, client)
@@ -239,11 +247,15 @@ def summarise(ctx: RunContext, ti: Any) -> str:
 
 def render_summary(conn: psycopg.Connection, ctx: RunContext, calls: int) -> str:
     counts = sync_log.counts(conn, ctx.dag_id, ctx.run_id)
-    ref = reference.load(conn)
+    try:
+        org = reference.load(conn).organisation
+        org_line = f"Xero organisation: {org['Name']} ({org['BaseCurrency']})"
+    except RuntimeError:
+        org_line = "Xero organisation: not read yet (see the readiness task's log)"
     usage = conn.execute(f"SELECT day_remaining FROM {S}.api_usage ORDER BY updated_at DESC LIMIT 1").fetchone()
     columns = ("created", "updated", "unchanged", "deleted", "voided", "allocated", "held", "failed")
     title = f"Omono -> Xero sync, run {ctx.run_id}{' (DRY RUN: nothing was sent)' if ctx.dry_run else ''}"
-    lines = [title, f"Xero organisation: {ref.organisation['Name']} ({ref.organisation['BaseCurrency']})", "",
+    lines = [title, org_line, "",
              f"{'':24}" + "".join(f"{c:>10}" for c in columns)]
     for entity in entities.ALL:
         row = counts.get(entity.name, {})

@@ -195,3 +195,17 @@ def test_a_run_that_ends_red_e_mails_the_alert_address_with_what_needs_attention
     body = next(p.get_payload(decode=True).decode() for p in mail.walk() if p.get_content_type() == "text/html")
     assert mail["Subject"].startswith("[omono-xero-sync] verify failed in run manual__")
     assert "record(s) need attention" in body and "SO-1010" in body
+
+
+def test_a_run_meeting_a_spent_daily_budget_skips_cleanly_and_the_next_day_carries_on(
+        sync_dag, xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
+    seed(fresh_db)
+    admin.put("/limits", json={"day": 2, "minute": None, "concurrent": None, "app_minute": None})
+    run = run_sync(sync_dag)
+    assert run.task_states["readiness"] == "skipped" and run.task_states["push_contacts"] == "skipped"
+    assert run.state == "success"                                     # nothing failed; nothing was lost
+    admin.put("/limits", json={"mode": "real"})
+    assert run_sync(sync_dag).state == "success"
+    with db(fresh_db) as conn:
+        assert conn.execute("SELECT count(*) AS n FROM xero_sync.record_state WHERE status <> 'synced'"
+                            ).fetchone()["n"] == 0
