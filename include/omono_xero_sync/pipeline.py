@@ -4,7 +4,6 @@ returns a small JSON-able result for the next (records themselves travel through
 from __future__ import annotations
 
 import logging
-from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -33,12 +32,10 @@ def run_context(context: dict) -> RunContext:
                       dry_run=bool(params.get("dry_run")), params=dict(params))
 
 
-@contextmanager
 def _xero(conn: psycopg.Connection) -> Any:
-    from include.omono_xero_sync.xero_api import TokenStore, XeroClient, XeroSettings
+    from include.omono_xero_sync.xero_api import client_for
 
-    xero = XeroSettings.from_airflow()
-    yield XeroClient(xero, TokenStore(conn, xero))
+    return client_for(conn)
 
 
 # -- steps ------------------------------------------------------------------------------------------------------
@@ -72,8 +69,9 @@ def check_readiness(ctx: RunContext) -> dict[str, Any]:
 
     from include.omono_xero_sync.xero_api import DailyLimitReached
 
-    with db.connect() as conn, db.connect(settings.OMONO_CONN_ID) as omono, _xero(conn) as client:
+    with db.connect() as conn, db.connect(settings.OMONO_CONN_ID) as omono:
         db.migrate(conn)
+        client = _xero(conn)
         try:
             ref = reference.read_from_xero(client)
         except DailyLimitReached as exc:
@@ -93,7 +91,8 @@ def check_readiness(ctx: RunContext) -> dict[str, Any]:
 def create_accounts(ctx: RunContext) -> dict[str, Any]:
     if ctx.dry_run:
         return {"created": [], "calls": 0}
-    with db.connect() as conn, _xero(conn) as client:
+    with db.connect() as conn:
+        client = _xero(conn)
         made = reference.create_missing_accounts(client, conn, reference.load(conn))
     for line in made:
         log.info("Created account %s in Xero", line)
@@ -169,8 +168,8 @@ def push_entities(ctx: RunContext, names: list[str]) -> dict[str, Any]:
     from include.omono_xero_sync import push
 
     results: dict[str, Any] = {"calls": 0}
-    with db.connect() as conn, ExitStack() as stack:
-        client = stack.enter_context(_xero(conn))
+    with db.connect() as conn:
+        client = _xero(conn)
         for name in names:
             result = push.push(ctx, entities.BY_NAME[name], conn, client)
             results[name] = result.counts
@@ -188,7 +187,8 @@ def allocate_credit_notes(ctx: RunContext) -> dict[str, Any]:
     from include.omono_xero_sync import allocate
     from include.omono_xero_sync.xero_api import DailyLimitReached
 
-    with db.connect() as conn, db.connect(settings.OMONO_CONN_ID) as omono, _xero(conn) as client:
+    with db.connect() as conn, db.connect(settings.OMONO_CONN_ID) as omono:
+        client = _xero(conn)
         try:
             result = allocate.allocate(ctx, conn, omono, client)
         except DailyLimitReached as exc:
@@ -216,7 +216,9 @@ def credit_check(ctx: RunContext) -> dict[str, int]:
             return {"customers": 0, "calls": 0}
         rows = conn.execute(f"SELECT omono_id, xero_id FROM {S}.record_state WHERE entity = 'contact' AND "
                             "xero_id IS NOT NULL ORDER BY omono_id").fetchall()
-        with _xero(conn) as client, db.connect(settings.OMONO_CONN_ID) as omono:
+        client = _xero(conn)
+        base_currency = reference.load(conn).organisation["BaseCurrency"]
+        with db.connect(settings.OMONO_CONN_ID) as omono:
             customers = {r["id"] for r in omono.execute("SELECT id FROM omono.companies WHERE is_customer")}
             wanted = [r for r in rows if r["omono_id"] in customers]
             by_xero = {str(r["xero_id"]): r["omono_id"] for r in wanted}
@@ -230,7 +232,7 @@ def credit_check(ctx: RunContext) -> dict[str, int]:
                         "EXCLUDED.outstanding, overdue = EXCLUDED.overdue, currency = EXCLUDED.currency, "
                         "read_at = EXCLUDED.read_at",
                         (by_xero[c.contact_id], (ar.outstanding if ar else 0) or 0, (ar.overdue if ar else 0) or 0,
-                         reference.load(conn).organisation["BaseCurrency"]))
+                         base_currency))
             omono.commit()
             return {"customers": len(wanted), "calls": client.calls}
 

@@ -80,8 +80,7 @@ def canonical(payload: dict) -> str:
 
 def content_hash(payload: dict) -> str:
     """Identity of what is sent, ignoring the Xero id (which is known only after the first write)."""
-    body = {k: v for k, v in payload.items() if k not in {"ContactID", "InvoiceID", "CreditNoteID"}
-            or isinstance(v, dict)}
+    body = {k: v for k, v in payload.items() if k not in {"ContactID", "InvoiceID", "CreditNoteID"}}
     return hashlib.sha256(canonical(body).encode()).hexdigest()
 
 

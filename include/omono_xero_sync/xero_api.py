@@ -293,6 +293,12 @@ class XeroClient:
         return XeroError(f"Xero answered {status}: {str(getattr(exc, 'reason', ''))[:300]}")
 
 
+def client_for(conn: psycopg.Connection, conn_id: str = settings.XERO_CONN_ID) -> XeroClient:
+    """The client for the Airflow connection `conn_id`, its tokens kept in the state database `conn`."""
+    xero = XeroSettings.from_airflow(conn_id)
+    return XeroClient(xero, TokenStore(conn, xero))
+
+
 # -- models -----------------------------------------------------------------------------------------------
 def to_model(type_name: str, value: Any) -> Any:
     """Build xero-python models from the PascalCase dicts the pipeline hashes, logs and stores."""

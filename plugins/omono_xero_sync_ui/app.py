@@ -209,12 +209,11 @@ def readiness_page(request: Request, conn: StateDb, omono: OmonoDb, error: str |
 def rerun_checks(request: Request, conn: StateDb) -> Any:
     """Re-read Xero's reference data now (4 calls), as Omono's "Re-Run Status Checks" does."""
     from include.omono_xero_sync import reference
-    from include.omono_xero_sync.xero_api import TokenStore, XeroClient, XeroError, XeroSettings
+    from include.omono_xero_sync.xero_api import XeroError, client_for
 
     target = str(request.url_for("readiness_page"))
     try:
-        xero = XeroSettings.from_airflow()
-        reference.save(conn, reference.read_from_xero(XeroClient(xero, TokenStore(conn, xero))))
+        reference.save(conn, reference.read_from_xero(client_for(conn)))
     except XeroError as exc:
         return RedirectResponse(f"{target}?{urlencode({'error': str(exc)})}", 303)
     return RedirectResponse(target, 303)
