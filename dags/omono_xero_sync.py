@@ -20,6 +20,10 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, chain, dag, task
 
+# Tasks that call Xero share one pool (one slot: README, Deployment), so one Airflow never runs two at once; the
+# organisation's write lock (include/omono_xero_sync/write_lock.py) also guards against other deployments.
+XERO_POOL = os.environ.get("OMONO_XERO_POOL", "omono_xero_api")
+
 
 def alert_on_failure(context: dict) -> None:
     """E-mail the integration's alert address once a task has failed for good (General options > Alert e-mail)."""
@@ -51,17 +55,17 @@ def alert_on_failure(context: dict) -> None:
 )
 def omono_xero_sync() -> None:
     # Each task imports the pipeline inside its body: DAG parsing never pays for psycopg, GX or xero-python.
-    @task.short_circuit
+    @task.short_circuit(retries=0)
     def due(**context) -> bool:
         from include.omono_xero_sync import pipeline
         return pipeline.is_due(context["dag_run"].run_type)
 
-    @task
+    @task(pool=XERO_POOL)
     def readiness(**context) -> dict:
         from include.omono_xero_sync import pipeline
         return pipeline.check_readiness(pipeline.run_context(context))
 
-    @task
+    @task(pool=XERO_POOL)
     def create_missing_accounts(**context) -> dict:
         from include.omono_xero_sync import pipeline
         return pipeline.create_accounts(pipeline.run_context(context))
@@ -76,32 +80,32 @@ def omono_xero_sync() -> None:
         from include.omono_xero_sync import pipeline
         return pipeline.check_records(pipeline.run_context(context))
 
-    @task
+    @task(pool=XERO_POOL)
     def push_contacts(**context) -> dict:
         from include.omono_xero_sync import pipeline
         return pipeline.push_entities(pipeline.run_context(context), ["contact"])
 
-    @task
+    @task(pool=XERO_POOL)
     def push_dispatch_invoices(**context) -> dict:
         from include.omono_xero_sync import pipeline
         return pipeline.push_entities(pipeline.run_context(context), ["dispatch_invoice"])
 
-    @task
+    @task(pool=XERO_POOL)
     def push_delivery_invoices(**context) -> dict:
         from include.omono_xero_sync import pipeline
         return pipeline.push_entities(pipeline.run_context(context), ["delivery_invoice"])
 
-    @task
+    @task(pool=XERO_POOL)
     def push_credit_notes(**context) -> dict:
         from include.omono_xero_sync import pipeline
         return pipeline.push_entities(pipeline.run_context(context), ["sales_credit_note", "purchase_credit_note"])
 
-    @task
+    @task(pool=XERO_POOL)
     def allocate_credit_notes(**context) -> dict:
         from include.omono_xero_sync import pipeline
         return pipeline.allocate_credit_notes(pipeline.run_context(context))
 
-    @task
+    @task(pool=XERO_POOL)
     def credit_check(**context) -> dict:
         from include.omono_xero_sync import pipeline
         return pipeline.credit_check(pipeline.run_context(context))

@@ -4,6 +4,8 @@ returns a small JSON-able result for the next (records themselves travel through
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -38,9 +40,31 @@ def _xero(conn: psycopg.Connection) -> Any:
     return client_for(conn)
 
 
+@contextmanager
+def _writing(ctx: RunContext, client: Any) -> Generator[None, None, None]:
+    """This task is the organisation's only writer for the block (write_lock: never two runs at once)."""
+    from include.omono_xero_sync import write_lock
+
+    organisation = client.xero.tenant_id or client.xero.client_id
+    with write_lock.exclusive(organisation, f"run {ctx.run_id}, task {ctx.task_id}"):
+        yield
+
+
 # -- steps ------------------------------------------------------------------------------------------------------
+class BackfillRefused(Exception):
+    """`airflow backfill create` is not how history is resent; the message says what is."""
+
+
 def is_due(run_type: str, now: datetime | None = None) -> bool:
-    """Manual runs (Sync Now) always go; scheduled ones only at the user's chosen interval (off by default)."""
+    """Manual runs (Sync Now) always go; scheduled ones only at the user's chosen interval (off by default).
+    Airflow backfill runs are refused: the sync does not depend on data intervals, so each would only repeat the
+    normal sync; history is resent by document date (the Backfill from/to parameters)."""
+    if run_type == "backfill":
+        raise BackfillRefused(
+            "This is an Airflow backfill run ('airflow backfill create'); it is refused because the sync does not "
+            "work by data interval, so it would only repeat a normal sync. To resend history, trigger the DAG "
+            "(Sync Now) with 'Backfill from' and 'Backfill to' (document dates), e.g. airflow dags trigger "
+            "omono_xero_sync -c '{\"date_from\": \"2026-09-01\", \"date_to\": \"2026-10-31\"}'.")
     if run_type != "scheduled":
         return True
     now = now or datetime.now(UTC)
@@ -93,7 +117,8 @@ def create_accounts(ctx: RunContext) -> dict[str, Any]:
         return {"created": [], "calls": 0}
     with db.connect() as conn:
         client = _xero(conn)
-        made = reference.create_missing_accounts(client, conn, reference.load(conn))
+        with _writing(ctx, client):
+            made = reference.create_missing_accounts(client, conn, reference.load(conn))
     for line in made:
         log.info("Created account %s in Xero", line)
     return {"created": made, "calls": client.calls}
@@ -170,12 +195,13 @@ def push_entities(ctx: RunContext, names: list[str]) -> dict[str, Any]:
     results: dict[str, Any] = {"calls": 0}
     with db.connect() as conn:
         client = _xero(conn)
-        for name in names:
-            result = push.push(ctx, entities.BY_NAME[name], conn, client)
-            results[name] = result.counts
-            if result.stopped:
-                results["stopped"] = result.stopped
-                break
+        with _writing(ctx, client):
+            for name in names:
+                result = push.push(ctx, entities.BY_NAME[name], conn, client)
+                results[name] = result.counts
+                if result.stopped:
+                    results["stopped"] = result.stopped
+                    break
         results["calls"] = client.calls
         _save_usage(conn, client)
     log.info("Pushed: %s", results)
@@ -190,7 +216,8 @@ def allocate_credit_notes(ctx: RunContext) -> dict[str, Any]:
     with db.connect() as conn, db.connect(settings.OMONO_CONN_ID) as omono:
         client = _xero(conn)
         try:
-            result = allocate.allocate(ctx, conn, omono, client)
+            with _writing(ctx, client):
+                result = allocate.allocate(ctx, conn, omono, client)
         except DailyLimitReached as exc:
             log.warning("%s", exc)
             result = {"stopped": str(exc)}

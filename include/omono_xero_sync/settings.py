@@ -16,6 +16,9 @@ CALLS_PER_MINUTE = int(os.environ.get("OMONO_XERO_CALLS_PER_MINUTE", "55"))   # 
 DAILY_CALL_FLOOR = int(os.environ.get("OMONO_XERO_DAILY_CALL_FLOOR", "25"))   # stop writing below this
 LOOKUP_BATCH = 40                                  # numbers per look-up GET (URL length stays well under 2 kB)
 REQUEST_TIMEOUT = (10, 120)                        # seconds: connect, read
+# One writer per organisation (write_lock.py): how long a run waits for another one's writes before it gives up.
+LOCK_WAIT_SECONDS = float(os.environ.get("OMONO_XERO_LOCK_WAIT_SECONDS", "1800"))
+LOCK_POLL_SECONDS = 1.0
 
 # Settings a user can change (Airflow UI, issue 4); these are the values before anyone does.
 DEFAULT_SETTINGS: dict[str, object] = {

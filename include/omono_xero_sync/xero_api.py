@@ -92,32 +92,65 @@ class XeroSettings:
 
 # -- tokens ---------------------------------------------------------------------------------------------------
 class TokenStore:
-    """Encrypted token set per connection id, refreshed under `SELECT … FOR UPDATE`."""
+    """Encrypted token set per connection id.
 
-    def __init__(self, conn: psycopg.Connection, xero: XeroSettings) -> None:
+    A refresh happens under `SELECT … FOR UPDATE` on a connection of the store's own and is committed at once, so
+    two tasks refreshing together refresh once, and a rotated refresh token is kept whatever the caller's
+    transaction does afterwards (Xero honours the old one for only 30 minutes). The valid access token is kept
+    in the process until shortly before it expires, so a call costs no database round trip. `conn` is used only
+    by `save`, for the commands that store a first token set in their own transaction."""
+
+    def __init__(self, conn: psycopg.Connection | None, xero: XeroSettings, dsn: str | None = None) -> None:
         from cryptography.fernet import Fernet
 
-        self.conn, self.xero = conn, xero
+        self.conn, self.xero, self._dsn = conn, xero, dsn
         key = base64.urlsafe_b64encode(hashlib.sha256(b"omono-xero-sync:" + xero.client_secret.encode()).digest())
         self._fernet = Fernet(key)
+        self._cached: dict | None = None
 
     def save(self, token: dict) -> None:
+        """Store a token set in the caller's transaction (connect commands); the caller commits."""
+        assert self.conn is not None, "save() needs the caller's connection"
+        self._write(self.conn, token)
+
+    def _write(self, conn: psycopg.Connection, token: dict) -> None:
         sealed = self._fernet.encrypt(json.dumps(token).encode()).decode()
-        self.conn.execute(f"INSERT INTO {settings.STATE_SCHEMA}.oauth_tokens (conn_id, token) VALUES (%s, %s) "
-                          "ON CONFLICT (conn_id) DO UPDATE SET token = EXCLUDED.token, updated_at = now()",
-                          (self.xero.conn_id, sealed))
+        conn.execute(f"INSERT INTO {settings.STATE_SCHEMA}.oauth_tokens (conn_id, token) VALUES (%s, %s) "
+                     "ON CONFLICT (conn_id) DO UPDATE SET token = EXCLUDED.token, updated_at = now()",
+                     (self.xero.conn_id, sealed))
+
+    def _own_connection(self) -> psycopg.Connection:
+        from psycopg.rows import dict_row
+
+        from include.omono_xero_sync import db
+
+        return psycopg.connect(self._dsn or db.dsn(settings.STATE_CONN_ID), row_factory=dict_row,
+                               application_name="omono-xero-sync tokens")
+
+    def _locked_token(self, conn: psycopg.Connection) -> dict | None:
+        row = conn.execute(f"SELECT token FROM {settings.STATE_SCHEMA}.oauth_tokens WHERE conn_id = %s FOR UPDATE",
+                           (self.xero.conn_id,)).fetchone()
+        return json.loads(self._fernet.decrypt(row["token"].encode())) if row else None
 
     def valid_token(self) -> dict:
-        """A token with at least five minutes left, refreshing it (once, under the lock) when needed."""
-        with self.conn.transaction():
-            row = self.conn.execute(f"SELECT token FROM {settings.STATE_SCHEMA}.oauth_tokens WHERE conn_id = %s "
-                                    "FOR UPDATE", (self.xero.conn_id,)).fetchone()
-            token = json.loads(self._fernet.decrypt(row["token"].encode())) if row else None
-            if token and token.get("expires_at", 0) > time.time() + REFRESH_MARGIN_SECONDS:
-                return token
-            token = self._fetch(token)
-            self.save(token)
-            return token
+        """A token with at least five minutes left, refreshing it (once, under the lock, committed) when needed."""
+        if self._cached and self._cached.get("expires_at", 0) > time.time() + REFRESH_MARGIN_SECONDS:
+            return self._cached
+        with self._own_connection() as conn, conn.transaction():
+            token = self._locked_token(conn)
+            if not (token and token.get("expires_at", 0) > time.time() + REFRESH_MARGIN_SECONDS):
+                token = self._fetch(token)
+                self._write(conn, token)
+        self._cached = token
+        return token
+
+    def expire(self) -> None:
+        """Xero refused the access token (401): forget it here and in the store, so the next call refreshes."""
+        self._cached = None
+        with self._own_connection() as conn, conn.transaction():
+            token = self._locked_token(conn)
+            if token:
+                self._write(conn, {**token, "expires_at": 0})
 
     def _fetch(self, current: dict | None) -> dict:
         xero = self.xero
@@ -252,7 +285,7 @@ class XeroClient:
                     continue
                 if status == 401 and not refreshed:
                     refreshed = True
-                    self._expire_token()
+                    self.tokens.expire()
                     continue
                 if status in (400, 404):
                     raise      # Xero's answer about the request itself: the caller reads it
@@ -265,16 +298,6 @@ class XeroClient:
                 raise XeroError(f"Xero could not be reached ({type(exc).__name__}).") from exc
         raise XeroError(f"Xero kept refusing {method} after {self.MAX_RATE_RETRIES + 1} attempts; the task will "
                         "retry later.")
-
-    def _expire_token(self) -> None:
-        """Force the next call to refresh (Xero said the access token is no longer valid)."""
-        with self.tokens.conn.transaction():
-            row = self.tokens.conn.execute(f"SELECT token FROM {settings.STATE_SCHEMA}.oauth_tokens "
-                                           "WHERE conn_id = %s FOR UPDATE", (self.xero.conn_id,)).fetchone()
-            if row:
-                token = json.loads(self.tokens._fernet.decrypt(row["token"].encode()))
-                token["expires_at"] = 0
-                self.tokens.save(token)
 
     def _translate(self, exc: Any, write: bool) -> XeroError:
         status = exc.status

@@ -29,6 +29,7 @@ def parsed() -> dict:
         "print(json.dumps({'errors': {k: str(v) for k, v in bag.import_errors.items()}, 'dags': sorted(bag.dag_ids),"
         f" 'heavy': sorted(m for m in {HEAVY!r} if m in sys.modules),"
         " 'tasks': [t.task_id for t in d.topological_sort()] if d else [],"
+        " 'pools': {t.task_id: t.pool for t in d.tasks} if d else {},"
         " 'catchup': d.catchup, 'max_active_runs': d.max_active_runs, 'tags': sorted(d.tags),"
         " 'retries': d.default_args.get('retries'), 'params': sorted(d.params.keys())}))\n")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
@@ -65,3 +66,16 @@ def test_run_policy_no_catchup_one_run_at_a_time_retries_and_sync_now_params(par
     assert parsed["retries"] >= 1
     assert parsed["params"] == ["date_from", "date_to", "dry_run", "full_resync"]
     assert {"omono", "xero"} <= set(parsed["tags"])
+
+
+def test_every_task_that_calls_xero_runs_in_the_xero_pool(parsed: dict) -> None:
+    xero_tasks = {"readiness", "create_missing_accounts", "push_contacts", "push_dispatch_invoices",
+                  "push_delivery_invoices", "push_credit_notes", "allocate_credit_notes", "credit_check"}
+    assert {t for t, pool in parsed["pools"].items() if pool == "omono_xero_api"} == xero_tasks
+
+
+def test_an_airflow_backfill_run_is_refused_with_the_way_to_resend_history() -> None:
+    from include.omono_xero_sync import pipeline
+
+    with pytest.raises(pipeline.BackfillRefused, match="Backfill from"):
+        pipeline.is_due("backfill")

@@ -100,3 +100,16 @@ def test_scheduled_runs_follow_the_interval_setting_and_sync_now_always_runs(fre
     assert pipeline.is_due("scheduled", now) is True
     assert pipeline.is_due("scheduled", now + timedelta(minutes=15)) is False
     assert pipeline.is_due("scheduled", now + timedelta(minutes=60)) is True
+
+
+def test_a_refresh_during_a_task_that_fails_afterwards_is_kept(xero_org: XeroOrg, fresh_db: str,
+                                                                admin: httpx.Client) -> None:
+    from include.omono_xero_sync.xero_api import client_for
+
+    _expire_stored_token(fresh_db)
+    with _db(fresh_db) as conn, pytest.raises(RuntimeError), conn.transaction():   # e.g. allocate fails later
+        client_for(conn).read("get_organisations")                 # refreshes: Xero rotates the refresh token
+        raise RuntimeError("the task fails after its first call")
+    admin.post("/clock", json={"advance_seconds": 31 * 60})          # the old refresh token's grace is over
+    with _db(fresh_db) as conn:
+        assert client_for(conn).read("get_organisations").organisations[0].name
