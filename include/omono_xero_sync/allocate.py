@@ -1,98 +1,211 @@
-"""Allocation of credit notes to the invoices Omono links them to, once both are AUTHORISED in Xero.
+"""Allocation of credit notes to the invoices Omono links them to (this module owns `xero_sync.allocations`).
 
-Xero needs the amount: the smaller of the credit note's remaining credit and the invoice's amount due, both
-read from Xero first (one GET per 40 documents of each kind), since payments are recorded in Xero only."""
+- A pair is known once its credit note has been staged by a run (or, once, from Omono's links after an upgrade):
+  `waiting` until both documents are in Xero and approved there, then `allocated`, `settled` (nothing left to
+  allocate: the invoice was paid, or the credit used, in Xero) or `failed` (Xero refused: red, with its words).
+  Only waiting and failed pairs are looked at again, so a run's cost follows what is open, not history.
+- Statuses, credit left and amount due are read from Xero at the time, never taken from the last write: a draft
+  the bookkeeper approved in Xero since is allocated. Credit notes are read with their allocations, so one Xero
+  made before a lost answer is recognised instead of being made twice.
+- Within a run, each invoice's amount due and each note's credit are reduced as allocations are made, so two
+  credit notes on one invoice never both allocate the full amount.
+- Each allocation is committed when Xero answers; the idempotency key names the credit note (it is in the URL),
+  so two notes with equal bodies never share one. A failed pair is tried again only when the amounts change.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from include.omono_xero_sync import settings, sync_log, transform
+from include.omono_xero_sync import extract, matching, money, state, sync_log, transform
+from include.omono_xero_sync.settings import STATE_SCHEMA as S
 from include.omono_xero_sync.sync_log import LogRow, RunContext
-from include.omono_xero_sync.xero_api import to_model
+from include.omono_xero_sync.xero_api import refusal_messages, to_model
 
 log = logging.getLogger(__name__)
-S = settings.STATE_SCHEMA
 PAIRS = {"sales_credit_note": ("sales", "dispatch_invoice"), "purchase_credit_note": ("purchase", "delivery_invoice")}
+OPEN = ("waiting", "failed")
 
 
-def candidates(state_conn: psycopg.Connection, omono: psycopg.Connection) -> list[dict]:
-    """Linked credit notes and invoices both AUTHORISED in Xero, not yet allocated (or tried)."""
-    links = {(r["kind"], r["id"]): r for r in omono.execute(
-        "SELECT id, kind, number, invoice_id FROM omono.credit_notes WHERE invoice_id IS NOT NULL AND "
-        "status = 'issued'")}
-    if not links:
-        return []
-    done = {(r["entity"], r["omono_id"]) for r in state_conn.execute(f"SELECT entity, omono_id FROM {S}.allocations")}
-    synced = {(r["entity"], r["omono_id"]): r for r in state_conn.execute(
-        f"SELECT entity, omono_id, omono_number, xero_id FROM {S}.record_state WHERE status = 'synced' AND "
-        "xero_status = 'AUTHORISED' AND xero_id IS NOT NULL")}
-    out = []
-    for entity, (kind, invoice_entity) in PAIRS.items():
-        for (link_kind, cid), link in links.items():
-            credit, invoice = synced.get((entity, cid)), synced.get((invoice_entity, link["invoice_id"]))
-            if link_kind == kind and credit and invoice and (entity, cid) not in done:
-                out.append({"entity": entity, "credit": credit, "invoice_entity": invoice_entity, "invoice": invoice})
-    return out
+@dataclass
+class Pair:
+    entity: str
+    invoice_entity: str
+    credit: dict           # record_state row of the credit note
+    invoice: dict | None   # record_state row of the invoice (None: not known yet)
+    status: str
+    tried: Decimal | None  # the amount Xero refused last time
+
+
+# -- which pairs ------------------------------------------------------------------------------------------------
+def note_links(state_conn: psycopg.Connection, omono: psycopg.Connection, run_id: str) -> None:
+    """Record the pairs this run's credit notes name (and, the first time, every link Omono has)."""
+    links: list[tuple[str, int, str, int]] = []
+    for entity, (_kind, invoice_entity) in PAIRS.items():
+        for item in extract.queued(state_conn, run_id, entity, only=None):
+            rec = item["record"]
+            if rec.get("invoice_id") and rec.get("status") == "issued" and not rec.get("deleted"):
+                links.append((entity, rec["id"], invoice_entity, rec["invoice_id"]))
+    if not state.get_setting(state_conn, "allocation_links_seeded"):
+        for r in omono.execute("SELECT id, kind, invoice_id FROM omono.credit_notes WHERE invoice_id IS NOT NULL "
+                               "AND status = 'issued'"):
+            entity = f"{r['kind']}_credit_note"
+            links.append((entity, r["id"], PAIRS[entity][1], r["invoice_id"]))
+        state.put_setting(state_conn, "allocation_links_seeded", True)
+    if links:
+        state_conn.execute(
+            f"INSERT INTO {S}.allocations (entity, omono_id, invoice_entity, invoice_omono_id, status, run_id) "
+            "SELECT l->>0, (l->>1)::bigint, l->>2, (l->>3)::bigint, 'waiting', %s FROM jsonb_array_elements(%s) l "
+            "ON CONFLICT DO NOTHING", (run_id, Jsonb(links)))
+    state_conn.commit()
+
+
+def open_pairs(state_conn: psycopg.Connection) -> list[Pair]:
+    rows = state_conn.execute(
+        f"SELECT a.entity, a.omono_id, a.invoice_entity, a.invoice_omono_id, a.status, a.amount FROM "
+        f"{S}.allocations a WHERE a.status = ANY(%s) ORDER BY a.entity, a.omono_id", (list(OPEN),)).fetchall()
+    pairs = []
+    for entity in PAIRS:
+        mine = [r for r in rows if r["entity"] == entity]
+        credits = state.records(state_conn, entity, [r["omono_id"] for r in mine])
+        invoices = state.records(state_conn, PAIRS[entity][1], [r["invoice_omono_id"] for r in mine])
+        pairs += [Pair(entity, r["invoice_entity"], credits[r["omono_id"]], invoices.get(r["invoice_omono_id"]),
+                       r["status"], r["amount"] if r["status"] == "failed" else None)
+                  for r in mine if credits.get(r["omono_id"], {}).get("xero_id")]
+    return pairs
+
+
+# -- reading Xero -----------------------------------------------------------------------------------------------
+def _read_invoices(client: Any, ids: list[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for chunk in matching.chunks_within(sorted(set(ids)), lambda c: "%2C".join(c)):
+        found |= {str(d.invoice_id): d for d in client.read("get_invoices", i_ds=chunk, summary_only=True).invoices
+                  or []}
+    return found
+
+
+def _read_credit_notes(client: Any, ids: list[str]) -> dict[str, Any]:
+    """With their allocations: a page of credit notes carries them in full."""
+    from urllib.parse import quote_plus
+
+    found: dict[str, Any] = {}
+    for chunk in matching.chunks_within(sorted(set(ids)), lambda c: quote_plus(matching.any_guid("CreditNoteID", c))):
+        found |= {str(d.credit_note_id): d for d in matching.paged(
+            lambda **p: client.read("get_credit_notes", **p), "credit_notes",
+            where=matching.any_guid("CreditNoteID", chunk))}
+    return found
+
+
+# -- allocating -------------------------------------------------------------------------------------------------
+class Allocator:
+    def __init__(self, ctx: RunContext, state_conn: psycopg.Connection, client: Any) -> None:
+        self.ctx, self.conn, self.client = ctx, state_conn, client
+        self.counts: dict[str, int] = {}
+
+    def run(self, pairs: list[Pair]) -> None:
+        ready = [p for p in pairs if p.invoice and p.invoice.get("xero_id")]
+        invoices = _read_invoices(self.client, [str(p.invoice["xero_id"]) for p in ready])
+        notes = _read_credit_notes(self.client, [str(p.credit["xero_id"]) for p in ready])
+        self.due = {i: Decimal(str(d.amount_due or 0)) for i, d in invoices.items()}
+        self.left = {i: Decimal(str(d.remaining_credit or 0)) for i, d in notes.items()}
+        for p in ready:
+            note, invoice = notes.get(str(p.credit["xero_id"])), invoices.get(str(p.invoice["xero_id"]))
+            if note is None or invoice is None:
+                continue
+            self.one(p, note, invoice)
+
+    def one(self, p: Pair, note: Any, invoice: Any) -> None:
+        credit_id, invoice_id = str(p.credit["xero_id"]), str(p.invoice["xero_id"])
+        already = [a for a in note.allocations or [] if a.invoice and str(a.invoice.invoice_id) == invoice_id]
+        if already:
+            amount = sum((Decimal(str(a.amount)) for a in already), Decimal(0))
+            self._settle(p, "allocated", amount, [_allocated_text(p, amount, note)], action="allocated")
+            return
+        statuses = {matching.enum(note.status), matching.enum(invoice.status)}
+        if statuses != {"AUTHORISED"}:
+            self._wait(p, statuses)
+            return
+        amount = min(self.left.get(credit_id, Decimal(0)), self.due.get(invoice_id, Decimal(0)))
+        if amount <= 0:
+            self._settle(p, "settled", Decimal(0), [
+                f"{p.invoice['omono_number']} has nothing left to pay in Xero (or {p.credit['omono_number']} has no "
+                "credit left), so nothing was allocated; any credit stays on the contact's account in Xero."])
+            return
+        if p.status == "failed" and p.tried == amount:
+            self.counts["still failing"] = self.counts.get("still failing", 0) + 1
+            return
+        self._allocate(p, amount, note, credit_id, invoice_id)
+
+    def _allocate(self, p: Pair, amount: Decimal, note: Any, credit_id: str, invoice_id: str) -> None:
+        body = {"Allocations": [{"Invoice": {"InvoiceID": invoice_id}, "Amount": amount,
+                                 "Date": date.today().isoformat()}]}
+        key = transform.idempotency_key(self.client.xero.tenant_id, "allocation", [transform.jsonable(body)],
+                                        target=credit_id)
+        errors = self._send(credit_id, body, key)
+        if errors:
+            self._settle(p, "failed", amount, transform.explain(p.credit["omono_number"], errors), action="failed",
+                         sent=body)
+            return
+        self.due[invoice_id] -= amount
+        self.left[credit_id] -= amount
+        self._settle(p, "allocated", amount, [_allocated_text(p, amount, note)], action="allocated", sent=body)
+
+    def _send(self, credit_id: str, body: dict, key: str) -> list[str]:
+        from xero_python.exceptions import HTTPStatusException
+
+        try:
+            answer = self.client.write("create_credit_note_allocation", credit_id, to_model("Allocations", body),
+                                       summarize_errors=False, idempotency_key=key).allocations[0]
+        except HTTPStatusException as exc:
+            if exc.status != 400:
+                raise
+            return refusal_messages(exc)
+        return [e.message for e in (answer.validation_errors or [])]
+
+    def _wait(self, p: Pair, statuses: set[str]) -> None:
+        message = (f"Allocation of {p.credit['omono_number']} to {p.invoice['omono_number']} waits until both are "
+                   "approved in Xero (now " + " and ".join(sorted(s.lower() for s in statuses)) + ").")
+        self._store(p, "waiting", None, [message])
+        self.conn.commit()
+
+    def _settle(self, p: Pair, status: str, amount: Decimal, messages: list[str], *, action: str | None = None,
+                sent: dict | None = None) -> None:
+        self._store(p, status, amount, messages)
+        if action:
+            sync_log.write(self.conn, self.ctx, [LogRow(p.entity, p.credit["omono_id"], p.credit["omono_number"],
+                                                        action, str(p.credit["xero_id"]), messages,
+                                                        transform.jsonable(sent) if sent else None)])
+        self.counts[status] = self.counts.get(status, 0) + 1
+        self.conn.commit()          # each allocation is recorded as soon as Xero has made it
+
+    def _store(self, p: Pair, status: str, amount: Decimal | None, messages: list[str]) -> None:
+        self.conn.execute(f"UPDATE {S}.allocations SET status = %s, amount = %s, messages = %s, run_id = %s, "
+                          "updated_at = now() WHERE entity = %s AND omono_id = %s AND invoice_omono_id = %s",
+                          (status, amount, Jsonb(messages), self.ctx.run_id, p.entity, p.credit["omono_id"],
+                           p.invoice["omono_id"]))
+
+
+def _allocated_text(p: Pair, amount: Decimal, note: Any) -> str:
+    currency = matching.enum(note.currency_code)
+    return (f"Allocated {money.text(amount, currency)} of {p.credit['omono_number']} to "
+            f"{p.invoice['omono_number']} in Xero.")
 
 
 def allocate(ctx: RunContext, state_conn: psycopg.Connection, omono: psycopg.Connection, client: Any) -> dict:
-    todo = candidates(state_conn, omono)
-    if not todo or ctx.dry_run:
-        return {"allocated": 0, "planned": len(todo)}
-    due = _read(client, "get_invoices", [str(t["invoice"]["xero_id"]) for t in todo], "amount_due", "invoice_id")
-    left = _read(client, "get_credit_notes", [str(t["credit"]["xero_id"]) for t in todo], "remaining_credit",
-                 "credit_note_id")
-    rows: list[LogRow] = []
-    allocated = 0
-    for t in todo:
-        credit, invoice = t["credit"], t["invoice"]
-        amount = min(left.get(str(credit["xero_id"]), Decimal(0)), due.get(str(invoice["xero_id"]), Decimal(0)))
-        if amount <= 0:
-            continue       # nothing to allocate now (credit used, or invoice settled in Xero)
-        body = {"Allocations": [{"Invoice": {"InvoiceID": str(invoice["xero_id"])}, "Amount": amount,
-                                 "Date": _today()}]}
-        key = transform.idempotency_key(client.xero.tenant_id, "allocation", [transform.jsonable(body)])
-        answer = client.write("create_credit_note_allocation", str(credit["xero_id"]), to_model("Allocations", body),
-                              summarize_errors=False, idempotency_key=key).allocations[0]
-        errors = [e.message for e in (answer.validation_errors or [])]
-        status = "failed" if errors else "allocated"
-        messages = transform.explain(credit["omono_number"], errors) if errors else [
-            f"Allocated {amount} of {credit['omono_number']} to {invoice['omono_number']} in Xero."]
-        state_conn.execute(
-            f"INSERT INTO {S}.allocations (entity, omono_id, invoice_entity, invoice_omono_id, amount, status, "
-            "messages, xero_allocation_id, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (t["entity"], credit["omono_id"], t["invoice_entity"], invoice["omono_id"], amount, status,
-             Jsonb(messages), None if errors else answer.allocation_id, ctx.run_id))
-        rows.append(LogRow(t["entity"], credit["omono_id"], credit["omono_number"],
-                           "failed" if errors else "allocated", str(credit["xero_id"]), messages,
-                           transform.jsonable(body), {"errors": errors}))
-        allocated += not errors
-    sync_log.write(state_conn, ctx, rows)
-    state_conn.commit()
-    log.info("Allocated %d credit note(s) to their invoices", allocated)
-    return {"allocated": allocated, "planned": len(todo)}
-
-
-def _read(client: Any, method: str, ids: list[str], field: str, id_field: str) -> dict[str, Decimal]:
-    out: dict[str, Decimal] = {}
-    for i in range(0, len(ids), settings.LOOKUP_BATCH):
-        chunk = sorted(set(ids[i:i + settings.LOOKUP_BATCH]))
-        if method == "get_invoices":
-            docs = client.read(method, i_ds=chunk).invoices or []
-        else:
-            where = " OR ".join(f'CreditNoteID==GUID("{c}")' for c in chunk)
-            docs = client.read(method, where=where).credit_notes or []
-        out.update({str(getattr(d, id_field)): Decimal(str(getattr(d, field) or 0)) for d in docs})
-    return out
-
-
-def _today() -> str:
-    from datetime import date
-
-    return date.today().isoformat()
+    if ctx.dry_run:
+        return {"allocated": 0, "planned": len(open_pairs(state_conn))}
+    note_links(state_conn, omono, ctx.run_id)
+    pairs = open_pairs(state_conn)
+    if not pairs:
+        return {"allocated": 0, "planned": 0}
+    allocator = Allocator(ctx, state_conn, client)
+    allocator.run(pairs)
+    log.info("Allocations: %s", allocator.counts)
+    return {**allocator.counts, "planned": len(pairs)}

@@ -149,7 +149,8 @@ def generate(conn: psycopg.Connection, documents: int = 60, seed: int = 7, bad_s
         bad = flaw(k)
         issued, due = doc_dates(k, bad)
         customer = bad_company if k == 2 and bad_company else rng.choice(customers)
-        dispatch.append((k, f"SO-{1000 + k}", customer, currency(k, bad), issued, due,
+        code = currency(k, bad)
+        dispatch.append((k, f"SO-{1000 + k}", customer, code, CURRENCIES[code][1], issued, due,
                          f"Order {70000 + k}", "issued"))
         dispatch_lines += [(k, *line[:3], line[3], line[4], Decimal(rng.choice((0, 0, 0, 5, 10))), line[6], line[5])
                            for line in lines_for("sales", bad)]
@@ -169,23 +170,23 @@ def generate(conn: psycopg.Connection, documents: int = 60, seed: int = 7, bad_s
             company, linked, cur = inv[2], inv[0], inv[3]
         else:
             company, linked, cur = rng.choice(suppliers), None, "GBP"
-        credits.append((k, f"CN-{3000 + k}", kind, company, linked, cur, issued + timedelta(days=3),
-                        f"Return {k}", "issued"))
+        credits.append((k, f"CN-{3000 + k}", kind, company, linked, cur, CURRENCIES[cur][1],
+                        issued + timedelta(days=3), f"Return {k}", "issued"))
         code, text = rng.choice(PRODUCTS)
         credit_lines.append((k, 1, code, f"Returned: {text}", Decimal(1), Decimal(rng.randint(500, 5000)) / 100,
                              "SA-RETAIL" if kind == "sales" else "PA-STOCK", "STD20"))
 
     for table, columns, rows in (
-            ("dispatch_invoices", "id, number, company_id, currency_code, issue_date, due_date, reference, status",
-             dispatch),
+            ("dispatch_invoices", "id, number, company_id, currency_code, exchange_rate, issue_date, due_date, "
+                                  "reference, status", dispatch),
             ("dispatch_invoice_lines", "invoice_id, line_no, product_code, description, quantity, unit_price, "
                                        "discount_percent, analysis_code, tax_code", dispatch_lines),
             ("delivery_invoices", "id, number, supplier_invoice_ref, company_id, currency_code, issue_date, due_date, "
                                   "status", delivery),
             ("delivery_invoice_lines", "invoice_id, line_no, product_code, description, quantity, unit_price, "
                                        "analysis_code, tax_code", delivery_lines),
-            ("credit_notes", "id, number, kind, company_id, invoice_id, currency_code, issue_date, reference, status",
-             credits),
+            ("credit_notes", "id, number, kind, company_id, invoice_id, currency_code, exchange_rate, issue_date, "
+                             "reference, status", credits),
             ("credit_note_lines", "credit_note_id, line_no, product_code, description, quantity, unit_price, "
                                   "analysis_code, tax_code", credit_lines)):
         with conn.cursor().copy(f"COPY omono.{table} ({columns}) FROM STDIN") as copy:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
-from include.omono_xero_sync import entities
+from include.omono_xero_sync import entities, money, transform
 from include.omono_xero_sync.entities import Entity
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -28,6 +29,9 @@ class CheckContext:
     active_accounts: set[str]                      # upper-case codes usable on documents
     active_tax_types: set[str]
     contact_problems: dict[int, str] = field(default_factory=dict)   # company id -> why it is not in Xero
+    tax_rates: dict[str, float] = field(default_factory=dict)        # Xero tax type -> its EffectiveRate
+    lock_date: date | None = None                                    # Xero refuses documents dated on or before
+    lock_label: str = ""
     today: date = field(default_factory=date.today)
 
 
@@ -77,8 +81,9 @@ def _plain(value: Any) -> Any:
 def check_contacts(records: list[dict], ctx: CheckContext) -> dict[int, list[str]]:
     import great_expectations.expectations as gxe
 
-    rows = [{"row_key": r["id"], "name": (r.get("name") or "").strip() or None, "label": r.get("name") or
-             f"company #{r['id']}", "account_number": r.get("account_number"), "email": r.get("email"),
+    rows = [{"row_key": r["id"], "name": (r.get("name") or "").strip() or None,
+             "label": transform.shorten(r.get("name")) or f"company #{r['id']}",
+             "account_number": r.get("account_number"), "email": r.get("email"),
              "currency_code": (r.get("currency_code") or "").strip() or None} for r in records]
     suite = _suite("companies", [
         gxe.ExpectColumnValuesToNotBeNull(column="name", meta={
@@ -104,27 +109,20 @@ def check_documents(entity: Entity, records: list[dict], ctx: CheckContext) -> d
     kind = entity.account_kind
     docs, lines = [], []
     for r in records:
-        total = sum(float(li["quantity"]) * float(li["unit_price"]) *
-                    (1 - float(li.get("discount_percent") or 0) / 100) for li in r["lines"])
-        docs.append({"row_key": r["id"], "number": r["number"], "currency_code": r["currency_code"].strip(),
-                     "company": r["company_name"], "contact_ready": r["company_id"] not in ctx.contact_problems,
+        currency = r["currency_code"].strip()
+        total = money.document_totals(r["lines"]).total
+        docs.append({"row_key": r["id"], "number": r["number"], "currency_code": currency,
+                     "company": transform.shorten(r["company_name"]),
+                     "contact_ready": r["company_id"] not in ctx.contact_problems,
                      "contact_problem": ctx.contact_problems.get(r["company_id"], ""), "line_count": len(r["lines"]),
-                     "total": round(total, 2), "issue_date": pd.Timestamp(r["issue_date"]),
+                     "total": float(total), "total_text": money.text(total, currency),
+                     "issue_date": pd.Timestamp(r["issue_date"]),
                      "due_date": pd.Timestamp(r["due_date"]) if r.get("due_date") else None,
                      "cancelled": r.get("status") == "cancelled"})
         for li in r["lines"]:
-            code = li.get("analysis_code")
-            account = ctx.accounts.get((kind, code or ""))
-            tax_type = ctx.taxes.get((kind, li.get("tax_code") or ""))
-            lines.append({"row_key": r["id"], "number": r["number"], "line_no": li["line_no"],
-                          "analysis_code": code, "account_code": account,
-                          "account_usable": account is None or account.upper() in ctx.active_accounts,
-                          "tax_code": li.get("tax_code"), "tax_type": tax_type,
-                          "tax_usable": tax_type is None or tax_type in ctx.active_tax_types,
-                          "quantity": float(li["quantity"]), "unit_price": float(li["unit_price"]),
-                          "discount": float(li.get("discount_percent") or 0)})
+            lines.append(_line_row(r, li, kind, ctx))
     earliest, latest = pd.Timestamp(date(2000, 1, 1)), pd.Timestamp(ctx.today + timedelta(days=366))
-    doc_suite = _suite(f"{entity.name}_documents", [
+    doc_expectations = [
         gxe.ExpectColumnValuesToBeInSet(column="contact_ready", value_set=[True], meta={
             "message": "{number} waits for its company '{company}', which is not in Xero yet: {contact_problem}"}),
         gxe.ExpectColumnValuesToBeInSet(column="currency_code", value_set=sorted(ctx.currencies), meta={
@@ -133,15 +131,15 @@ def check_documents(entity: Entity, records: list[dict], ctx: CheckContext) -> d
         gxe.ExpectColumnValuesToBeBetween(column="line_count", min_value=1, meta={
             "message": f"{{number}} has no lines; Xero needs at least one. Add the lines to the {noun} in Omono."}),
         gxe.ExpectColumnValuesToBeBetween(column="total", min_value=0, meta={
-            "message": "{number} has a negative total ({total}); Xero does not accept that. Use a credit note "
-                       "instead."}),
+            "message": "{number} comes to {total_text} in all; Xero accepts negative lines (a discount) but not a "
+                       "negative document. Use a credit note instead."}),
         gxe.ExpectColumnValuesToBeBetween(column="issue_date", min_value=earliest, max_value=latest, meta={
             "message": "{number} is dated {issue_date}, which looks wrong. Correct the date in Omono."}),
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="due_date", column_B="issue_date", or_equal=True, ignore_row_if="either_value_is_missing",
             meta={"message": "{number} is due on {due_date}, before its issue date {issue_date}. Correct the due "
                              "date in Omono."}),
-    ])
+    ]
     line_suite = _suite(f"{entity.name}_lines", [
         gxe.ExpectColumnValuesToNotBeNull(column="analysis_code", meta={
             "message": f"{{number}} line {{line_no}} has no {kind} analysis code. Set one in Omono."}),
@@ -160,20 +158,51 @@ def check_documents(entity: Entity, records: list[dict], ctx: CheckContext) -> d
                        "which is not active in Xero. Fix the mapping."}),
         gxe.ExpectColumnValuesToBeBetween(column="quantity", min_value=0, strict_min=True, meta={
             "message": "{number} line {line_no} has quantity {quantity}; it must be more than zero."}),
-        gxe.ExpectColumnValuesToBeBetween(column="unit_price", min_value=0, meta={
-            "message": "{number} line {line_no} has a negative price ({unit_price}). Use a credit note instead."}),
+        gxe.ExpectColumnValuesToBeInSet(column="tax_rate_agrees", value_set=[True], meta={
+            "message": "{number} line {line_no}: Omono's tax rate '{tax_code}' is {omono_rate}%, but the Xero tax "
+                       "rate it is mapped to ('{tax_type}') is {xero_rate}%, so Xero would compute other totals. Map "
+                       "it to a Xero tax rate of {omono_rate}% on the Mappings page."}),
         gxe.ExpectColumnValuesToBeBetween(column="discount", min_value=0, max_value=100, meta={
             "message": "{number} line {line_no} has a discount of {discount}%; it must be between 0 and 100."}),
     ])
     active = [d for d in docs if not d["cancelled"]]    # a cancellation only needs to reach Xero
+    if ctx.lock_date:
+        doc_expectations.append(gxe.ExpectColumnValuesToBeBetween(
+            column="issue_date", min_value=pd.Timestamp(ctx.lock_date + timedelta(days=1)), meta={
+                "message": f"{{number}} is dated {{issue_date}}, on or before Xero's {ctx.lock_label}. Xero refuses "
+                           "documents in a locked period: move the lock date in Xero (Settings > Advanced > "
+                           "Financial settings) or date the document later in Omono; it goes on the next run."}))
+    doc_suite = _suite(f"{entity.name}_documents", doc_expectations)
     found = _validate(active, doc_suite, ["row_key", "number", "company", "contact_problem", "currency_code",
-                                          "total", "issue_date", "due_date"])
+                                          "total_text", "issue_date", "due_date"])
     active_keys = {d["row_key"] for d in active}
     for key, messages in _validate([li for li in lines if li["row_key"] in active_keys], line_suite,
                                    ["row_key", "number", "line_no", "analysis_code", "account_code", "tax_code",
-                                    "tax_type", "quantity", "unit_price", "discount"]).items():
+                                    "tax_type", "quantity", "discount", "omono_rate", "xero_rate"]).items():
         found.setdefault(key, []).extend(messages)
     return found
+
+
+def _line_row(doc: dict, li: dict, kind: str | None, ctx: CheckContext) -> dict:
+    code = li.get("analysis_code")
+    account = ctx.accounts.get((kind or "", code or ""))
+    tax_type = ctx.taxes.get((kind or "", li.get("tax_code") or ""))
+    omono_rate = _rate(li.get("tax_rate"))
+    xero_rate = _rate(ctx.tax_rates.get(tax_type)) if tax_type in ctx.tax_rates else None
+    return {"row_key": doc["id"], "number": doc["number"], "line_no": li["line_no"], "analysis_code": code,
+            "account_code": account, "account_usable": account is None or account.upper() in ctx.active_accounts,
+            "tax_code": li.get("tax_code"), "tax_type": tax_type,
+            "tax_usable": tax_type is None or tax_type in ctx.active_tax_types,
+            "omono_rate": omono_rate, "xero_rate": xero_rate,
+            "tax_rate_agrees": xero_rate is None or omono_rate is None or xero_rate == omono_rate,
+            "quantity": float(li["quantity"]), "discount": float(li.get("discount_percent") or 0)}
+
+
+def _rate(value: Any) -> str | None:
+    """A tax rate as a person writes it (20, 12.5), for comparing and for messages."""
+    if value is None:
+        return None
+    return format(Decimal(str(value)).normalize(), "f")
 
 
 def check(entity: Entity, records: list[dict], ctx: CheckContext) -> dict[int, list[str]]:

@@ -103,11 +103,29 @@ def load_documents(omono: psycopg.Connection, entity_name: str, ids: list[int]) 
         docs = {r["id"]: {**_row(r), "company_name": r["company_name"], "lines": []} for r in omono.execute(
             f"SELECT d.*, c.name AS company_name FROM omono.{table} d JOIN omono.companies c ON c.id = d.company_id "
             f"WHERE d.id = ANY(%s){_kind_filter(entity_name).replace('kind', 'd.kind')} ORDER BY d.id", (chunk,))}
-        for line in omono.execute(f"SELECT * FROM omono.{line_table} WHERE {key} = ANY(%s) ORDER BY {key}, line_no",
-                                  (list(docs),)):
+        for line in omono.execute(f"SELECT l.*, t.rate AS tax_rate FROM omono.{line_table} l LEFT JOIN "
+                                  f"omono.tax_rates t ON t.code = l.tax_code WHERE l.{key} = ANY(%s) "
+                                  f"ORDER BY l.{key}, l.line_no", (list(docs),)):
             docs[line[key]]["lines"].append(_row(line))
         out += docs.values()
     return out
+
+
+def _add_tombstones(state_conn: psycopg.Connection, wanted: dict[str, set[int]], staged: dict[str, list[dict]]
+                    ) -> None:
+    """Records the change log (or an unresolved state) names but Omono no longer has: deleted outright. Each is
+    staged as a tombstone, so its Xero copy is voided/deleted (a company's archived) like a cancellation, and it
+    is never re-read again."""
+    for name, recs in staged.items():
+        gone = sorted(wanted.get(name, set()) - {r["id"] for r in recs})
+        if not gone:
+            continue
+        known = state.records(state_conn, name, gone)
+        for omono_id in gone:
+            number = (known.get(omono_id) or {}).get("omono_number") or f"#{omono_id}"
+            recs.append({"id": omono_id, "deleted": True, "number": number, "name": number,
+                         "account_number": number if name == "contact" else None, "status": "cancelled",
+                         "lines": []})
 
 
 def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, run_id: str, *, dry_run: bool = False,
@@ -130,6 +148,8 @@ def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, run_id: s
         if date_range is not None:          # a backfill also needs the companies its documents name
             company_ids = {d["company_id"] for name, docs in staged.items() if name != "contact" for d in docs}
             staged["contact"] = load_contacts(omono, sorted(company_ids))
+        else:
+            _add_tombstones(state_conn, wanted, staged)
     with state_conn.transaction():
         for name, recs in staged.items():
             number_of = (lambda r: r.get("account_number") or r["name"]) if name == "contact" else \
@@ -155,3 +175,13 @@ def queued(state_conn: psycopg.Connection, run_id: str, entity_name: str, only: 
         sql += " AND state = %s"
         args.append(only)
     return state_conn.execute(sql + " ORDER BY omono_id", args).fetchall()
+
+
+def settle(state_conn: psycopg.Connection, run_id: str, entity_name: str, rows: list[tuple[int, str, list[str]]]
+           ) -> None:
+    """What became of a batch of this run's staged records ('held' or 'done', with messages), in one statement."""
+    if rows:
+        state_conn.execute(
+            f"UPDATE {S}.run_queue q SET state = r->>1, messages = r->2 FROM jsonb_array_elements(%s) AS r "
+            "WHERE q.run_id = %s AND q.entity = %s AND q.omono_id = (r->>0)::bigint",
+            (Jsonb([[i, st, m] for i, st, m in rows]), run_id, entity_name))

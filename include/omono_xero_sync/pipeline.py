@@ -4,13 +4,13 @@ returns a small JSON-able result for the next (records themselves travel through
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Generator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from include.omono_xero_sync import db, entities, expectations, extract, reference, settings, state, sync_log
 from include.omono_xero_sync.sync_log import LogRow, RunContext
@@ -145,25 +145,23 @@ def check_records(ctx: RunContext) -> dict[str, int]:
             conn, "auto_create_accounts") else set()
         creatable |= {r["xero_account_code"].upper() for r in conn.execute(
             f"SELECT xero_account_code FROM {S}.account_mappings WHERE create_in_xero")}
+        lock_date, lock_label = ref.lock
         checks = expectations.CheckContext(
             currencies=set(ref.currencies), accounts=accounts, taxes=state.tax_mappings(conn),
-            active_accounts=ref.active_account_codes | creatable, active_tax_types=ref.active_tax_types)
+            active_accounts=ref.active_account_codes | creatable, active_tax_types=ref.active_tax_types,
+            tax_rates={t["TaxType"]: t["EffectiveRate"] for t in ref.tax_rates}, lock_date=lock_date,
+            lock_label=lock_label)
         for entity in entities.ALL:
-            items = extract.queued(conn, ctx.run_id, entity.name)
+            items = [i for i in extract.queued(conn, ctx.run_id, entity.name) if not i["record"].get("deleted")]
             if entity is not entities.CONTACT:
                 checks.contact_problems = _contact_problems(conn, ctx.run_id, [i["record"] for i in items])
             found = expectations.check(entity, [i["record"] for i in items], checks)
-            rows = []
-            for item in items:
-                messages = found.get(item["omono_id"])
-                if not messages:
-                    continue
-                rows.append(LogRow(entity.name, item["omono_id"], item["omono_number"], "held", messages=messages))
-                conn.execute(f"UPDATE {S}.run_queue SET state = 'held', messages = %s WHERE run_id = %s AND "
-                             "entity = %s AND omono_id = %s", (Jsonb(messages), ctx.run_id,
-                                                               entity.name, item["omono_id"]))
-                if not ctx.dry_run:
-                    state.set_status(conn, entity.name, item["omono_id"], "held", ctx.run_id, messages=messages)
+            rows = [LogRow(entity.name, i["omono_id"], i["omono_number"], "held", messages=found[i["omono_id"]])
+                    for i in items if found.get(i["omono_id"])]
+            extract.settle(conn, ctx.run_id, entity.name, [(r.omono_id, "held", r.messages) for r in rows])
+            if not ctx.dry_run:
+                state.apply_outcomes(conn, entity.name, ctx.run_id, [
+                    {"omono_id": r.omono_id, "status": "held", "messages": r.messages} for r in rows])
             sync_log.write(conn, ctx, rows)
             conn.commit()
             held[entity.name] = len(rows)
@@ -238,30 +236,22 @@ def _save_usage(conn: psycopg.Connection, client: Any) -> None:
 
 def credit_check(ctx: RunContext) -> dict[str, int]:
     """When enabled: customers' outstanding/overdue balances from Xero into omono.customer_balances."""
+    from include.omono_xero_sync import balances
+
     with db.connect() as conn:
         if not state.get_setting(conn, "credit_check") or ctx.dry_run:
             return {"customers": 0, "calls": 0}
-        rows = conn.execute(f"SELECT omono_id, xero_id FROM {S}.record_state WHERE entity = 'contact' AND "
-                            "xero_id IS NOT NULL ORDER BY omono_id").fetchall()
         client = _xero(conn)
         base_currency = reference.load(conn).organisation["BaseCurrency"]
+        contacts = {str(r["xero_id"]): r["omono_id"] for r in conn.execute(
+            f"SELECT omono_id, xero_id FROM {S}.record_state WHERE entity = 'contact' AND xero_id IS NOT NULL")}
         with db.connect(settings.OMONO_CONN_ID) as omono:
             customers = {r["id"] for r in omono.execute("SELECT id FROM omono.companies WHERE is_customer")}
-            wanted = [r for r in rows if r["omono_id"] in customers]
-            by_xero = {str(r["xero_id"]): r["omono_id"] for r in wanted}
-            for i in range(0, len(wanted), settings.LOOKUP_BATCH):
-                chunk = [str(r["xero_id"]) for r in wanted[i:i + settings.LOOKUP_BATCH]]
-                for c in client.read("get_contacts", i_ds=chunk, page=1, include_archived=True).contacts or []:
-                    ar = c.balances.accounts_receivable if c.balances else None
-                    omono.execute(
-                        "INSERT INTO omono.customer_balances (company_id, outstanding, overdue, currency, read_at) "
-                        "VALUES (%s, %s, %s, %s, now()) ON CONFLICT (company_id) DO UPDATE SET outstanding = "
-                        "EXCLUDED.outstanding, overdue = EXCLUDED.overdue, currency = EXCLUDED.currency, "
-                        "read_at = EXCLUDED.read_at",
-                        (by_xero[c.contact_id], (ar.outstanding if ar else 0) or 0, (ar.overdue if ar else 0) or 0,
-                         base_currency))
-            omono.commit()
-            return {"customers": len(wanted), "calls": client.calls}
+            found = balances.read(client, date.today())
+            rows = [(omono_id, *found.get(xero_id, balances.ZERO), base_currency)
+                    for xero_id, omono_id in contacts.items() if omono_id in customers]
+            balances.store(omono, rows)
+        return {"customers": len(rows), "calls": client.calls}
 
 
 def summarise(ctx: RunContext, ti: Any) -> str:
@@ -282,14 +272,17 @@ def render_summary(conn: psycopg.Connection, ctx: RunContext, calls: int) -> str
     except RuntimeError:
         org_line = "Xero organisation: not read yet (see the readiness task's log)"
     usage = conn.execute(f"SELECT day_remaining FROM {S}.api_usage ORDER BY updated_at DESC LIMIT 1").fetchone()
-    columns = ("created", "updated", "unchanged", "deleted", "voided", "allocated", "held", "failed")
+    columns = ("created", "updated", "linked", "unchanged", "deleted", "voided", "allocated")
+    attention = sync_log.unresolved(conn)
+    red = Counter(r["entity"] for r in attention)
     title = f"Omono -> Xero sync, run {ctx.run_id}{' (DRY RUN: nothing was sent)' if ctx.dry_run else ''}"
     lines = [title, org_line, "",
-             f"{'':24}" + "".join(f"{c:>10}" for c in columns)]
+             f"{'':24}" + "".join(f"{c:>10}" for c in columns) + f"{'red now':>10}"]
     for entity in entities.ALL:
         row = counts.get(entity.name, {})
-        lines.append(f"{entity.label:24}" + "".join(f"{row.get(c, 0):>10}" for c in columns))
-    attention = sync_log.unresolved(conn)
+        lines.append(f"{entity.label:24}" + "".join(f"{row.get(c, 0):>10}" for c in columns)
+                     + f"{red.get(entity.name, 0):>10}")
+    lines.append("(this run's outcomes; 'red now' counts every record that needs attention, from any run)")
     lines += ["", f"Needs attention: {len(attention)} record(s)" if attention else "Needs attention: nothing"]
     for r in attention[:50]:
         label = entities.BY_NAME[r["entity"]].noun

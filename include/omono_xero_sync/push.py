@@ -1,15 +1,21 @@
-"""Push: send one kind of record to Xero in batches of at most 50, and record every outcome.
+"""Push: send one kind of record to Xero in batches, and record every outcome. It runs under the organisation's
+write lock (write_lock.py), so it plans from the state the last writer left.
 
-The rules that keep Xero free of duplicates:
+The rules that keep Xero right:
 - A record Xero already has (its Xero id is known) is updated by id, and only when what would be sent differs
   from what Xero last accepted.
-- A record without a known Xero id (new, or its last write's outcome was lost) is first looked up in Xero:
-  contacts by ContactNumber (Omono's id), then account number, then name; documents by number. A match that
-  is ours is adopted and updated; a document number used by something else is a clash and is held.
-- Before a batch is sent its records are marked 'sending' with the batch's idempotency key, in a committed
-  transaction. If the answer is lost, the next attempt finds them 'sending', looks them up as above and, within
-  Xero's 6 minutes, the same key replays Xero's cached answer.
-- Batches use `summarizeErrors=false`, so one bad element never fails its batch-mates.
+- A record without a known Xero id (new, or its last write's outcome was lost) is first looked up in Xero
+  (matching.py): contacts by ContactNumber (Omono's id), account number, then name; documents by number. A
+  document is adopted and updated only when it is this integration's own; one a person typed is linked when it
+  already says what Omono says, and otherwise left alone and shown red. Archived contacts, and documents Xero has
+  voided or deleted, are shown red with what to do, never silently adopted or duplicated.
+- Before a batch is sent its records are marked 'sending' (committed). A lost answer leaves them so; the next
+  attempt looks them up before sending again, and within Xero's 6 minutes the same key replays Xero's answer.
+  After Xero *answered* with an error the key moves on, since Xero caches error answers too.
+- Batches hold at most 50 elements and 3 MB; `summarizeErrors=false` keeps one bad element from failing the
+  others; a batch Xero refuses whole (400, 413) is split until the bad element is alone and shown red.
+- After each write Xero's SubTotal, TotalTax and Total are compared with Omono's document computed by Xero's
+  rules; a difference is red with both figures.
 """
 
 from __future__ import annotations
@@ -20,22 +26,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
-from include.omono_xero_sync import entities, extract, settings, state, sync_log, transform
+from include.omono_xero_sync import entities, extract, matching, money, settings, state, sync_log, transform
 from include.omono_xero_sync.entities import Entity
 from include.omono_xero_sync.sync_log import LogRow, RunContext
-from include.omono_xero_sync.xero_api import DailyLimitReached, to_model
+from include.omono_xero_sync.xero_api import DailyLimitReached, WriteOutcomeUnknown, refusal_messages, to_model
 
 log = logging.getLogger(__name__)
-S = settings.STATE_SCHEMA
 _STATUS_ORDER = {"DRAFT": 0, "SUBMITTED": 1, "AUTHORISED": 2}
 DRY_RUN_CONTACT = "(the contact this dry run would create)"
+GONE = {"VOIDED", "DELETED"}
+UNIQUE_NUMBERS = {"ACCREC", "ACCRECCREDIT"}      # Xero refuses a second live document with these numbers
+MAX_BATCH_BYTES = 3_000_000                      # Xero refuses requests over 3.5 MB (notes §4.3); keep headroom
 
 
 @dataclass
 class Plan:
-    """One record to write: its queue row, payload and what the write means."""
+    """One record to write: its payload, what the write means, and what is known of it."""
 
     omono_id: int
     number: str | None
@@ -43,6 +50,12 @@ class Plan:
     digest: str
     action: str                  # created, updated, deleted, voided
     xero_id: str | None = None
+    rec: dict = field(default_factory=dict)
+    st: dict | None = None       # record_state at planning time
+
+    @property
+    def attempt(self) -> int:
+        return (self.st or {}).get("write_attempts") or 0
 
 
 @dataclass
@@ -66,250 +79,402 @@ class Pusher:
         self.ctx, self.entity, self.conn, self.client = ctx, entity, conn, client
         self.result = PushResult(entity.name)
         self.rows: list[LogRow] = []
+        self.outcomes: list[dict] = []
+        self.queue: list[tuple[int, str, list[str]]] = []
+        self.written: list[tuple[str, int]] = []
+        self.waiting_invoices: dict[int, str] = {}
 
-    # -- bookkeeping -----------------------------------------------------------------------------------------
+    # -- bookkeeping (applied set-based per batch by _flush) --------------------------------------------------
     def _outcome(self, omono_id: int, number: str | None, action: str, status: str, *, messages: list[str],
                  sent: Any = None, answer: Any = None, xero_id: str | None = None, **state_fields: Any) -> None:
         self.result.add(action)
         self.rows.append(LogRow(self.entity.name, omono_id, number, action, xero_id, messages, sent, answer))
         if xero_id is not None:
             state_fields.setdefault("xero_id", xero_id)
-        if not self.ctx.dry_run:
-            state.set_status(self.conn, self.entity.name, omono_id, status, self.ctx.run_id, messages=messages,
-                             **state_fields)
-        queue_state = "held" if status == "held" else "done"
-        self.conn.execute(f"UPDATE {S}.run_queue SET state = %s, messages = %s WHERE run_id = %s AND entity = %s "
-                              "AND omono_id = %s", (queue_state, Jsonb(messages),
-                                                    self.ctx.run_id, self.entity.name, omono_id))
+        self.outcomes.append({"omono_id": omono_id, "status": status, "messages": messages, **state_fields})
+        self.queue.append((omono_id, "held" if status == "held" else "done", messages))
 
     def _flush(self) -> None:
+        if not self.ctx.dry_run:
+            state.apply_outcomes(self.conn, self.entity.name, self.ctx.run_id, self.outcomes)
+            state.remember_ours(self.conn, self.entity.name, self.written)
+        extract.settle(self.conn, self.ctx.run_id, self.entity.name, self.queue)
         sync_log.write(self.conn, self.ctx, self.rows)
-        self.rows = []
+        self.rows, self.outcomes, self.queue, self.written = [], [], [], []
         self.conn.commit()
 
     # -- planning -------------------------------------------------------------------------------------------
     def plan(self) -> list[Plan]:
         items = extract.queued(self.conn, self.ctx.run_id, self.entity.name)
         states = state.records(self.conn, self.entity.name, [i["omono_id"] for i in items])
-        plans: list[Plan] = []
         if self.entity is entities.CONTACT:
-            for item in items:
-                plan = self._plan_contact(item["record"], states.get(item["omono_id"]))
-                if plan:
-                    plans.append(plan)
+            plans = [self._plan_contact(i["record"], states.get(i["omono_id"])) for i in items]
         else:
-            companies = state.records(self.conn, "contact", sorted({i["record"]["company_id"] for i in items}))
-            if self.ctx.dry_run:      # companies this dry run would create stand in for their future Xero ids
-                for q in extract.queued(self.conn, self.ctx.run_id, "contact", only="done"):
-                    companies.setdefault(q["omono_id"], {"xero_id": DRY_RUN_CONTACT, "last_messages": []})
-            accounts, taxes = state.account_mappings(self.conn), state.tax_mappings(self.conn)
-            default = str(state.get_setting(self.conn, f"status.{self.entity.name}"))
-            for item in items:
-                plan = self._plan_document(item["record"], states.get(item["omono_id"]),
-                                           companies.get(item["record"]["company_id"]), accounts, taxes, default)
-                if plan:
-                    plans.append(plan)
+            plans = self._plan_documents(items, states)
         self._flush()
-        return plans
+        return [p for p in plans if p]
 
-    def _unchanged_or_stuck(self, rec_id: int, number: str | None, payload: dict, digest: str,
-                            st: dict | None) -> bool:
-        """True when nothing needs sending: Xero has this content, or Xero refused exactly this before."""
-        if st and st["xero_id"] and st["content_hash"] == digest:      # only ever set when Xero accepted it
-            self._outcome(rec_id, number, "unchanged", "synced", messages=[], xero_id=str(st["xero_id"]))
+    def _plan_documents(self, items: list[dict], states: dict[int, dict]) -> list[Plan | None]:
+        live = [i["record"] for i in items if not i["record"].get("deleted")]
+        companies = state.records(self.conn, "contact", sorted({r["company_id"] for r in live}))
+        if self.ctx.dry_run:      # companies this dry run would create stand in for their future Xero ids
+            for q in extract.queued(self.conn, self.ctx.run_id, "contact", only="done"):
+                companies.setdefault(q["omono_id"], {"xero_id": DRY_RUN_CONTACT, "last_messages": []})
+        self.accounts, self.taxes = state.account_mappings(self.conn), state.tax_mappings(self.conn)
+        self.default_status = str(state.get_setting(self.conn, f"status.{self.entity.name}"))
+        self.base_currency = _base_currency(self.conn)
+        self.omono_rates = state.get_setting(self.conn, "exchange_rate_source") != "xero"
+        self.waiting_invoices = self._invoices_not_in_xero(live)
+        return [self._plan_document(i["record"], states.get(i["omono_id"]),
+                                    companies.get(i["record"].get("company_id"))) for i in items]
+
+    def _invoices_not_in_xero(self, credit_notes: list[dict]) -> dict[int, str]:
+        """For linked credit notes: invoices not in Xero yet, and why, so the note can say its allocation waits."""
+        if not self.entity.is_credit_note:
+            return {}
+        invoice_entity = "dispatch_invoice" if self.entity.xero_type == "ACCRECCREDIT" else "delivery_invoice"
+        ids = sorted({r["invoice_id"] for r in credit_notes if r.get("invoice_id")})
+        known = state.records(self.conn, invoice_entity, ids)
+        return {i: " ".join((known.get(i) or {}).get("last_messages") or ["it has not been sent yet"])
+                for i in ids if not (known.get(i) or {}).get("xero_id")}
+
+    def _unchanged_or_stuck(self, rec_id: int, number: str | None, digest: str, st: dict | None,
+                            notes: list[str]) -> bool:
+        """True when nothing needs sending: Xero has this content, or Xero refused (or mis-totalled) exactly it."""
+        if st and st["status"] == "failed" and (st["content_hash"] == digest or (
+                st["last_sent"] is not None and transform.content_hash(st["last_sent"]) == digest)):
+            self.result.add("still failing")      # no new call and no new row: nothing changed since
+            self.queue.append((rec_id, "done", list(st["last_messages"])))
             return True
-        if st and st["status"] == "failed" and st["last_sent"] is not None and \
-                transform.content_hash(st["last_sent"]) == digest:
-            self.result.add("still failing")      # no new call: Xero refused this exact content already
-            self.conn.execute(f"UPDATE {S}.run_queue SET state = 'done' WHERE run_id = %s AND entity = %s AND "
-                              "omono_id = %s", (self.ctx.run_id, self.entity.name, rec_id))
+        if st and st["xero_id"] and st["content_hash"] == digest:      # set only when Xero accepted it
+            self._outcome(rec_id, number, "unchanged", "synced", messages=notes, xero_id=str(st["xero_id"]))
             return True
         return False
 
     def _plan_contact(self, rec: dict, st: dict | None) -> Plan | None:
-        number = rec.get("account_number") or rec["name"]
+        number = rec.get("account_number") or transform.shorten(rec.get("name")) or (st or {}).get("omono_number")
         xero_id = str(st["xero_id"]) if st and st["xero_id"] else None
-        if rec.get("archived") and not xero_id:
+        if (rec.get("deleted") or rec.get("archived")) and not xero_id:
             self._outcome(rec["id"], number, "unchanged", "synced", messages=[
-                "Archived in Omono and never sent to Xero, so there is nothing to send."])
+                "Deleted or archived in Omono and never sent to Xero, so there is nothing to send."])
             return None
-        payload = transform.contact(rec, xero_id)
+        if rec.get("deleted"):              # deleted in Omono: its Xero contact is archived, as Omono cannot void
+            payload = {"ContactNumber": transform.contact_number(rec["id"]), "ContactStatus": "ARCHIVED",
+                       "ContactID": xero_id}
+        else:
+            restore = "ACTIVE" if st and (st["last_sent"] or {}).get("ContactStatus") == "ARCHIVED" else None
+            payload = transform.contact(rec, xero_id, restore)
         digest = transform.content_hash(payload)
-        if self._unchanged_or_stuck(rec["id"], number, payload, digest, st):
+        if self._unchanged_or_stuck(rec["id"], number, digest, st, []):
             return None
-        return Plan(rec["id"], number, payload, digest, "updated" if xero_id else "created", xero_id)
+        return Plan(rec["id"], number, payload, digest, "updated" if xero_id else "created", xero_id, rec, st)
 
-    def _plan_document(self, rec: dict, st: dict | None, company: dict | None, accounts: dict, taxes: dict,
-                       default_status: str) -> Plan | None:
-        entity, number = self.entity, rec["number"]
+    def _plan_document(self, rec: dict, st: dict | None, company: dict | None) -> Plan | None:
+        number = rec["number"]
         xero_id = str(st["xero_id"]) if st and st["xero_id"] else None
         xero_status = st["xero_status"] if st else None
-        if rec.get("status") == "cancelled":
-            return self._plan_cancellation(rec, xero_id, xero_status)
+        if rec.get("status") == "cancelled" or rec.get("deleted"):
+            return self._plan_cancellation(rec, st, company)
         if not company or not company["xero_id"]:
-            why = "; ".join(company["last_messages"]) if company and company["last_messages"] else \
+            why = " ".join(company["last_messages"]) if company and company["last_messages"] else \
                 "it has not been sent yet"
             self._outcome(rec["id"], number, "held", "held", messages=[
-                f"{number} waits for its company '{rec['company_name']}', which is not in Xero yet: {why}"])
+                f"{number} waits for its company '{transform.shorten(rec['company_name'])}', which is not in Xero "
+                f"yet: {why}"])
             return None
-        status = default_status
-        if xero_status in _STATUS_ORDER and _STATUS_ORDER[xero_status] > _STATUS_ORDER.get(default_status, 0):
+        status = self.default_status
+        if xero_status in _STATUS_ORDER and _STATUS_ORDER[xero_status] > _STATUS_ORDER.get(status, 0):
             status = xero_status     # approved in Xero by the bookkeeper: an edit must not un-approve it
-        payload = transform.document(entity, rec, str(company["xero_id"]), accounts, taxes, status, xero_id)
+        foreign = rec["currency_code"].strip() != self.base_currency
+        rate = rec.get("exchange_rate") if self.omono_rates and foreign else None
+        payload = transform.document(self.entity, rec, str(company["xero_id"]), self.accounts, self.taxes, status,
+                                     xero_id, rate)
         digest = transform.content_hash(payload)
-        if self._unchanged_or_stuck(rec["id"], number, payload, digest, st):
+        if self._unchanged_or_stuck(rec["id"], number, digest, st, self._allocation_note(rec)):
             return None
-        return Plan(rec["id"], number, payload, digest, "updated" if xero_id else "created", xero_id)
+        return Plan(rec["id"], number, payload, digest, "updated" if xero_id else "created", xero_id, rec, st)
 
-    def _plan_cancellation(self, rec: dict, xero_id: str | None, xero_status: str | None) -> Plan | None:
+    def _allocation_note(self, rec: dict) -> list[str]:
+        why = self.waiting_invoices.get(rec.get("invoice_id"))
+        if why is None:
+            return []
+        return [f"Its allocation to the invoice it credits waits for that invoice, which is not in Xero yet: {why}"]
+
+    def _plan_cancellation(self, rec: dict, st: dict | None, company: dict | None) -> Plan | None:
         number = rec["number"]
-        if not xero_id or xero_status in {"DELETED", "VOIDED"}:
-            note = ("Cancelled in Omono before it reached Xero; nothing to send." if not xero_id
-                    else f"Cancelled in Omono and already {xero_status.lower()} in Xero.")
-            self._outcome(rec["id"], number, "unchanged", "synced", messages=[note],
-                          xero_id=xero_id)
+        xero_id = str(st["xero_id"]) if st and st["xero_id"] else None
+        xero_status = st["xero_status"] if st else None
+        gone = "Deleted" if rec.get("deleted") else "Cancelled"
+        if xero_status in GONE:
+            self._outcome(rec["id"], number, "unchanged", "synced", xero_id=xero_id, messages=[
+                f"{gone} in Omono and already {xero_status.lower()} in Xero."])
             return None
+        if not xero_id:
+            # Never confirmed in Xero; a lost write or a reset may have left a copy there, so it is looked up.
+            sent = (st or {}).get("last_sent") or {}
+            contact = (sent.get("Contact") or {}).get("ContactID") or (company or {}).get("xero_id")
+            return Plan(rec["id"], number, {self.entity.number_key: sent.get(self.entity.number_key) or
+                                            transform.number_in_xero(self.entity, rec)},
+                        "", "cancel", None, {**rec, "_contact_id": str(contact) if contact else None}, st)
         target, action = ("DELETED", "deleted") if xero_status in {"DRAFT", "SUBMITTED"} else ("VOIDED", "voided")
         payload = transform.status_change(self.entity, xero_id, target)
-        return Plan(rec["id"], number, payload, transform.content_hash(payload), action, xero_id)
+        return Plan(rec["id"], number, payload, transform.content_hash(payload), action, xero_id, rec, st)
 
     # -- look-ups -------------------------------------------------------------------------------------------
     def resolve_unknown(self, plans: list[Plan]) -> list[Plan]:
-        """Give every plan without a Xero id one, if Xero already has the record; hold number clashes."""
+        """Give every plan without a Xero id the one Xero already has, or hold it with the reason."""
         fresh = [p for p in plans if p.xero_id is None]
         if not fresh:
             return plans
         if self.entity is entities.CONTACT:
-            return self._match_contacts(plans, fresh)
-        return self._match_documents(plans, fresh)
-
-    def _match_contacts(self, plans: list[Plan], fresh: list[Plan]) -> list[Plan]:
-        by_number: dict[str, dict] = {}
-        by_account: dict[str, dict] = {}
-        by_name: dict[str, dict] = {}
-        page = 1
-        while True:
-            batch = self.client.read("get_contacts", page=page, page_size=1000, include_archived=True,
-                                     summary_only=True).contacts or []
-            for c in batch:
-                found = {"id": c.contact_id, "status": getattr(c.contact_status, "value", c.contact_status)}
-                if c.contact_number:
-                    by_number[c.contact_number.lower()] = found
-                if c.account_number:
-                    by_account[c.account_number.strip().lower()] = found
-                if c.name and found["status"] == "ACTIVE":
-                    by_name[c.name.strip().lower()] = found
-            if len(batch) < 1000:
-                break
-            page += 1
-        for p in fresh:
-            body = p.payload
-            match = (by_number.get(body["ContactNumber"].lower())
-                     or by_account.get((body.get("AccountNumber") or "").lower())
-                     or by_name.get(body["Name"].lower()))
-            if match:
-                p.xero_id, p.action = match["id"], "updated"
-                p.payload = {**body, "ContactID": match["id"]}
-                self._remember_match(p)
-                log.info("Company %s matched existing Xero contact %s", p.number, match["id"])
-        return plans
-
-    def _match_documents(self, plans: list[Plan], fresh: list[Plan]) -> list[Plan]:
-        entity = self.entity
-        found: dict[str, Any] = {}
-        for chunk in _chunks([p.number for p in fresh if p.number], settings.LOOKUP_BATCH):
-            if entity.is_credit_note:
-                where = " OR ".join(f'CreditNoteNumber=="{n.replace(chr(34), "")}"' for n in chunk)
-                docs = self.client.read("get_credit_notes", where=where).credit_notes or []
-                pairs = [(d.credit_note_number, d, d.credit_note_id) for d in docs]
-            else:
-                docs = self.client.read("get_invoices", invoice_numbers=chunk).invoices or []
-                pairs = [(d.invoice_number, d, d.invoice_id) for d in docs]
-            for doc_number, doc, doc_id in pairs:
-                status = getattr(doc.status, "value", doc.status)
-                if doc_number and status != "DELETED":
-                    found.setdefault(doc_number.lower(), []).append((doc, doc_id, status))
-        kept: list[Plan] = []
-        for p in plans:
-            hits = found.get((p.number or "").lower()) if p.xero_id is None else None
-            if not hits:
-                kept.append(p)
-                continue
-            ours = [h for h in hits if getattr(h[0].type, "value", h[0].type) == entity.xero_type
-                    and h[0].contact and h[0].contact.contact_id == p.payload["Contact"]["ContactID"]]
-            if ours:
-                doc, doc_id, status = ours[0]
-                if _locked(doc, status):
-                    # Already in Xero (e.g. resent after a reset) and locked there by a payment or credit:
-                    # adopted as it is; an update could only be refused.
-                    self._outcome(p.omono_id, p.number, "unchanged", "synced", xero_id=str(doc_id), messages=[
-                        f"{p.number} is already in Xero, where a payment or credit locks it; it was linked and "
-                        "left as it is."], content_hash=p.digest, xero_status=status, xero_number=p.number)
-                    continue
-                p.xero_id = doc_id
-                p.payload = {**p.payload, entity.id_key: doc_id}
-                if status in _STATUS_ORDER and _STATUS_ORDER[status] > _STATUS_ORDER.get(p.payload["Status"], 0):
-                    p.payload["Status"] = status
-                    p.digest = transform.content_hash(p.payload)
-                p.action = "updated"
-                self._remember_match(p)
-                log.info("%s matched existing Xero document %s (%s)", p.number, doc_id, status)
-                kept.append(p)
-            else:
-                doc = hits[0][0]
-                other = doc.contact.name if doc.contact and doc.contact.name else "another contact"
-                kind = getattr(doc.type, "value", doc.type)
-                self._outcome(p.omono_id, p.number, "held", "held", messages=[
-                    f"{p.number} is already used in Xero by a different document ({kind} for '{other}'). Omono's "
-                    "document numbers must not clash with Xero's: raise Omono's starting number or renumber the "
-                    "Xero document, then Retry."])
+            kept = self._match_contacts(plans, fresh)
+        else:
+            kept = self._match_documents(plans, fresh)
         self._flush()
         return kept
 
-    def _remember_match(self, plan: Plan) -> None:
-        """Keep the Xero id of a record found in Xero, so that a run stopped before writing need not look again."""
-        if not self.ctx.dry_run:
-            self.conn.execute(f"UPDATE {S}.record_state SET xero_id = %s WHERE entity = %s AND omono_id = %s",
-                              (plan.xero_id, self.entity.name, plan.omono_id))
+    def _match_contacts(self, plans: list[Plan], fresh: list[Plan]) -> list[Plan]:
+        directory = matching.ContactDirectory.read(self.client)
+        restore = bool(state.get_setting(self.conn, "restore_archived_contacts"))
+        claimed: dict[str, Plan] = {}
+        kept: list[Plan] = []
+        for p in plans:
+            if p.xero_id is not None:
+                kept.append(p)
+                continue
+            match, why = self._contact_match(p, directory, claimed)
+            if match and match.status != "ACTIVE" and p.payload.get("ContactStatus") != "ARCHIVED":
+                if not restore:
+                    why = _archived_message(p, match)
+                else:
+                    p.payload["ContactStatus"] = "ACTIVE"          # restore, as General options allow
+            if why:
+                self._outcome(p.omono_id, p.number, "held", "held", messages=[why])
+                continue
+            claimed[matching.name_key(p.payload["Name"])] = p
+            if match:
+                p.xero_id, p.action = match.contact_id, "updated"
+                p.payload = {**p.payload, "ContactID": match.contact_id}
+                p.digest = transform.content_hash(p.payload)
+                log.info("Company %s matched existing Xero contact %s", p.number, match.contact_id)
+            kept.append(p)
+        return kept
+
+    def _contact_match(self, p: Plan, directory: matching.ContactDirectory, claimed: dict[str, Plan]
+                       ) -> tuple[matching.FoundContact | None, str | None]:
+        """The Xero contact this company is (or None), or why it cannot be decided."""
+        body = p.payload
+        ours = directory.by_number.get(body["ContactNumber"].casefold())
+        if ours:
+            return ours, None
+        twin = claimed.get(matching.name_key(body["Name"]))
+        if twin:
+            return None, _same_name_message(p, f"company '{transform.shorten(twin.rec.get('name'))}' "
+                                               f"({twin.number}), also sent in this run")
+        by_account = directory.by_account.get(matching.name_key(body.get("AccountNumber")))
+        for found, how in [(by_account, "account number"), *[(f, "name") for f in directory.named(body["Name"])]]:
+            if not found:
+                continue
+            if (found.contact_number or "").upper().startswith(transform.CONTACT_NUMBER_PREFIX):
+                return None, _same_name_message(p, f"another Omono company already in Xero as "
+                                                   f"'{transform.shorten(found.name)}'", how)
+            return found, None
+        return None, None
+
+    def _match_documents(self, plans: list[Plan], fresh: list[Plan]) -> list[Plan]:
+        numbers = sorted({n for p in fresh for n in (_xero_number(self.entity, p), p.number) if n})
+        found = matching.documents_numbered(self.client, self.entity, numbers) if numbers else []
+        by_number: dict[str, list[Any]] = {}
+        for doc in found:
+            if matching.enum(doc.type) == self.entity.xero_type and getattr(doc, _snake(self.entity.number_key)):
+                by_number.setdefault(getattr(doc, _snake(self.entity.number_key)).casefold(), []).append(doc)
+        hit_ids = [str(getattr(d, _snake(self.entity.id_key))) for docs in by_number.values() for d in docs]
+        mine = state.ours(self.conn, hit_ids)
+        mine |= matching.created_by_this_app(self.client, self.entity, [i for i in hit_ids if i not in mine])
+        kept: list[Plan] = []
+        for p in plans:
+            if p.xero_id is not None:
+                kept.append(p)
+                continue
+            hits = [d for n in {_xero_number(self.entity, p), p.number} if n for d in by_number.get(n.casefold(), [])]
+            plan = self._decide(p, list({id(d): d for d in hits}.values()), mine)
+            if plan:
+                kept.append(plan)
+        return kept
+
+    def _decide(self, p: Plan, hits: list[Any], mine: set[str]) -> Plan | None:
+        """What to do with a new document, given the same-numbered documents Xero holds."""
+        entity = self.entity
+        contact = p.rec.get("_contact_id") or (p.payload.get("Contact") or {}).get("ContactID")
+        same = [d for d in hits if d.contact and str(d.contact.contact_id) == contact] if contact else hits
+        ours = [d for d in same if self._doc_id(d) in mine or self._was_ours_in_flight(p, d)]
+        if p.action == "cancel":
+            return self._cancel_found(p, [d for d in ours if _status(d) not in GONE])
+        live_ours = [d for d in ours if _status(d) not in GONE]
+        if live_ours:
+            return self._adopt(p, live_ours[0])
+        if ours:
+            self._hold(p, _gone_message(p, entity, ours[0]))
+            return None
+        typed = [d for d in same if _status(d) not in GONE]
+        equal = [d for d in typed if transform.same_document(p.payload, d)]
+        if equal:
+            self._link(p, equal[0])
+            return None
+        if typed:
+            self._hold(p, _typed_message(p, entity, typed[0]))
+            return None
+        others = [d for d in hits if d not in same and _status(d) != "DELETED"]
+        if others and entity.xero_type in UNIQUE_NUMBERS:
+            doc = others[0]
+            other = transform.shorten(doc.contact.name) if doc.contact and doc.contact.name else "another contact"
+            self._hold(p, f"{p.number} is already used in Xero by a different document ({matching.enum(doc.type)} for "
+                          f"'{other}'). Omono's document numbers must not clash with Xero's: raise Omono's starting "
+                          "number or renumber the Xero document, then choose Retry.")
+            return None
+        return p
+
+    def _doc_id(self, doc: Any) -> str:
+        return str(getattr(doc, _snake(self.entity.id_key)))
+
+    @staticmethod
+    def _was_ours_in_flight(p: Plan, doc: Any) -> bool:
+        """A write of ours whose answer was lost: Xero holds exactly what we sent then."""
+        st = p.st or {}
+        return st.get("status") == "sending" and st.get("last_sent") is not None and \
+            transform.same_document(st["last_sent"], doc)
+
+    def _hold(self, p: Plan, message: str) -> None:
+        self._outcome(p.omono_id, p.number, "held", "held", messages=[message])
+
+    def _adopt(self, p: Plan, doc: Any) -> Plan | None:
+        doc_id, status = self._doc_id(doc), _status(doc)
+        if _locked(doc, status):
+            # Already in Xero (e.g. resent after a reset) and locked there by a payment or credit: linked as it
+            # is; an update could only be refused.
+            self._outcome(p.omono_id, p.number, "unchanged", "synced", xero_id=doc_id, messages=[
+                f"{p.number} is already in Xero, where a payment or credit locks it; it was linked and left as it "
+                "is."], content_hash=p.digest, xero_status=status, xero_number=_xero_number(self.entity, p))
+            return None
+        p.xero_id, p.action = doc_id, "updated"
+        p.payload = {**p.payload, self.entity.id_key: doc_id}
+        if status in _STATUS_ORDER and _STATUS_ORDER[status] > _STATUS_ORDER.get(p.payload["Status"], 0):
+            p.payload["Status"] = status
+            p.digest = transform.content_hash(p.payload)
+        log.info("%s matched this integration's Xero document %s (%s)", p.number, doc_id, status)
+        return p
+
+    def _link(self, p: Plan, doc: Any) -> None:
+        doc_id = self._doc_id(doc)
+        self._outcome(p.omono_id, p.number, "linked", "synced", xero_id=doc_id, messages=[
+            f"{p.number} was already in Xero with exactly Omono's content (entered there, not by this "
+            "integration); it was linked and left as it is."], content_hash=p.digest, xero_status=_status(doc),
+            xero_number=_xero_number(self.entity, p), last_sent=transform.jsonable(p.payload))
+
+    def _cancel_found(self, p: Plan, live_ours: list[Any]) -> Plan | None:
+        gone = "Deleted" if p.rec.get("deleted") else "Cancelled"
+        if not live_ours:
+            self._outcome(p.omono_id, p.number, "unchanged", "synced", messages=[
+                f"{gone} in Omono before it reached Xero; nothing to send."])
+            return None
+        doc = live_ours[0]
+        status = _status(doc)
+        target, action = ("DELETED", "deleted") if status in {"DRAFT", "SUBMITTED"} else ("VOIDED", "voided")
+        payload = transform.status_change(self.entity, self._doc_id(doc), target)
+        return Plan(p.omono_id, p.number, payload, transform.content_hash(payload), action, self._doc_id(doc), p.rec,
+                    p.st)
 
     # -- writes ---------------------------------------------------------------------------------------------
+    @property
+    def method(self) -> str:
+        if self.entity is entities.CONTACT:
+            return "update_or_create_contacts"
+        return "update_or_create_credit_notes" if self.entity.is_credit_note else "update_or_create_invoices"
+
+    def batches(self, plans: list[Plan]) -> Iterable[list[Plan]]:
+        """At most 50 elements and MAX_BATCH_BYTES each; a record too large on its own is shown red."""
+        batch: list[Plan] = []
+        size = 0
+        for p in plans:
+            n = len(transform.canonical(p.payload).encode())
+            if n > MAX_BATCH_BYTES:
+                self._outcome(p.omono_id, p.number, "failed", "failed", messages=[
+                    f"{p.number} is too large for one request to Xero ({n / 1e6:.1f} MB; Xero takes 3.5 MB). "
+                    "Split it into smaller documents in Omono."], last_sent=None)
+                continue
+            if batch and (len(batch) >= settings.BATCH_SIZE or size + n > MAX_BATCH_BYTES):
+                yield batch
+                batch, size = [], 0
+            batch.append(p)
+            size += n
+        if batch:
+            yield batch
+
     def write(self, plans: list[Plan]) -> None:
-        entity = self.entity
-        method = "update_or_create_contacts" if entity is entities.CONTACT else (
-            "update_or_create_credit_notes" if entity.is_credit_note else "update_or_create_invoices")
-        batches = list(_chunks(plans, settings.BATCH_SIZE))
         done = 0
-        for n, batch in enumerate(batches, start=1):
-            elements = [transform.jsonable(p.payload) for p in batch]
-            key = transform.idempotency_key(self.client.xero.tenant_id if self.client else "", method, elements)
+        for batch in self.batches(plans):
+            self._flush()
             if self.ctx.dry_run:
                 for p in batch:
                     self._outcome(p.omono_id, p.number, p.action, "pending", xero_id=p.xero_id,
                                   sent=transform.jsonable(p.payload),
                                   messages=[f"Dry run: would be {p.action} in Xero; nothing was sent."])
-                self._flush()
                 continue
-            for p in batch:
-                state.set_status(self.conn, entity.name, p.omono_id, "sending", self.ctx.run_id,
-                                 sending_key=key, sending_since=_now())
-            self.conn.commit()
-            try:
-                body = to_model(entity.collection, {entity.collection: elements})
-                extra = {} if entity is entities.CONTACT else {"unitdp": 4}
-                answer = self.client.write(method, body, summarize_errors=False, idempotency_key=key, **extra)
-            except DailyLimitReached as exc:
-                for p in batch:
-                    state.set_status(self.conn, entity.name, p.omono_id, "pending", self.ctx.run_id,
-                                     messages=[str(exc)], sending_key=None, sending_since=None)
-                self.conn.commit()
-                self.result.stopped = str(exc)
-                log.warning("%s", exc)
-                return
-            self._record(batch, elements, getattr(answer, _snake(entity.collection)) or [])
-            done += len(batch)
+            self.send(batch)
             self._flush()
-            log.info("%s: batch %d of %d sent, %d of %d records so far", entity.label, n, len(batches), done,
-                     len(plans))
+            if self.result.stopped:
+                return
+            done += len(batch)
+            log.info("%s: %d of %d records sent", self.entity.label, done, len(plans))
+
+    def send(self, batch: list[Plan]) -> None:
+        """One write; a request Xero refuses as a whole is split until the element it objects to is alone."""
+        from xero_python.exceptions import HTTPStatusException
+
+        entity = self.entity
+        elements = [transform.jsonable(p.payload) for p in batch]
+        ids = [p.omono_id for p in batch]
+        key = transform.idempotency_key(self.client.xero.tenant_id, self.method, elements,
+                                        attempt=max(p.attempt for p in batch))
+        state.mark_sending(self.conn, entity.name, list(zip(ids, elements, strict=True)), key, self.ctx.run_id)
+        self.conn.commit()
+        try:
+            body = to_model(entity.collection, {entity.collection: elements})
+            extra = {} if entity is entities.CONTACT else {"unitdp": 4}
+            answer = self.client.write(self.method, body, summarize_errors=False, idempotency_key=key, **extra)
+        except DailyLimitReached as exc:
+            self.outcomes += [{"omono_id": i, "status": "pending", "messages": [str(exc)], "sending_key": None,
+                               "sending_since": None} for i in ids]
+            self.result.stopped = str(exc)
+            log.warning("%s", exc)
+            return
+        except WriteOutcomeUnknown as exc:
+            if exc.answered:
+                state.count_refused_attempt(self.conn, entity.name, ids)
+                self.conn.commit()
+            raise
+        except HTTPStatusException as exc:
+            if exc.status not in (400, 413):
+                raise
+            self._refused_whole(batch, exc)
+            return
+        self._record(batch, elements, getattr(answer, _snake(entity.collection)) or [])
+
+    def _refused_whole(self, batch: list[Plan], exc: Any) -> None:
+        state.count_refused_attempt(self.conn, self.entity.name, [p.omono_id for p in batch])
+        for p in batch:
+            p.st = {**(p.st or {}), "write_attempts": p.attempt + 1}
+        if len(batch) > 1:
+            half = len(batch) // 2
+            log.warning("Xero refused a batch of %d as a whole (%s); sending it in halves", len(batch), exc.status)
+            self.send(batch[:half])
+            self.send(batch[half:])
+            return
+        p = batch[0]
+        messages = transform.explain(p.number, refusal_messages(exc))
+        self._outcome(p.omono_id, p.number, "failed", "failed", messages=messages,
+                      sent=transform.jsonable(p.payload), answer={"status": exc.status, "errors": messages},
+                      last_sent=transform.jsonable(p.payload), sending_key=None, sending_since=None)
 
     def _record(self, batch: list[Plan], elements: list[dict], answers: list[Any]) -> None:
         entity = self.entity
@@ -319,15 +484,79 @@ class Pusher:
                           or errors)
             xero_id = getattr(got, _snake(entity.id_key))
             number = getattr(got, _snake(entity.number_key)) if entity.number_key else None
-            status = getattr(getattr(got, "status", None), "value", getattr(got, "status", None))
-            summary = {"id": xero_id, "number": number, "status": status, "errors": errors}
+            status = matching.enum(getattr(got, "status", None))
+            summary = {"id": str(xero_id), "number": number, "status": status, "errors": errors}
             if failed:
                 self._outcome(p.omono_id, p.number, "failed", "failed", messages=transform.explain(p.number, errors),
                               sent=sent, answer=summary, last_sent=sent, sending_key=None, sending_since=None)
+                continue
+            self.written.append((str(xero_id), p.omono_id))
+            fields = {"xero_id": str(xero_id), "content_hash": p.digest, "last_sent": sent, "xero_number": number,
+                      "xero_status": status, "sending_key": None, "sending_since": None}
+            wrong = self._totals_differ(p, got)
+            if wrong:
+                summary["totals"] = wrong
+                self._outcome(p.omono_id, p.number, "failed", "failed", messages=[wrong], sent=sent, answer=summary,
+                              **fields)
             else:
-                self._outcome(p.omono_id, p.number, p.action, "synced", messages=[], sent=sent, answer=summary,
-                              xero_id=str(xero_id), content_hash=p.digest, last_sent=sent, xero_number=number,
-                              xero_status=status, sending_key=None, sending_since=None)
+                self._outcome(p.omono_id, p.number, p.action, "synced", messages=self._allocation_note(p.rec),
+                              sent=sent, answer=summary, **fields)
+
+    def _totals_differ(self, p: Plan, got: Any) -> str | None:
+        """Xero's totals against Omono's document computed by Xero's rules; None when they agree."""
+        if self.entity is entities.CONTACT or p.action in {"deleted", "voided"}:
+            return None
+        expected, actual = money.document_totals(p.rec["lines"]), money.xero_totals(got)
+        if expected == actual:
+            return None
+        currency = p.payload.get("CurrencyCode")
+        return (f"{p.number} is in Xero, but Xero's totals differ from Omono's: Omono {expected.describe(currency)}, "
+                f"Xero {actual.describe(currency)}. Check the tax mappings of its lines (Xero's tax rate must be "
+                "Omono's rate) and the document in Xero; then choose Retry, or Skip it.")
+
+
+def _archived_message(p: Plan, match: matching.FoundContact) -> str:
+    return (f"Company '{transform.shorten(p.payload['Name'])}' ({p.number}) matches a contact that is archived in "
+            f"Xero ('{transform.shorten(match.name)}'). So as not to create a second one, nothing was sent. Restore "
+            "the archived contact in Xero (Contacts > Archived > Restore) or rename the company in Omono, then choose "
+            "Retry; or allow restoring archived contacts in General options.")
+
+
+def _same_name_message(p: Plan, other: str, how: str = "name") -> str:
+    return (f"Company '{transform.shorten(p.payload['Name'])}' ({p.number}) has the same {how} as {other}, once "
+            "case, accents and spaces are ignored. Xero needs each contact's name and account number to be unique: "
+            f"change the {how} of one of them in Omono, then choose Retry.")
+
+
+def _gone_message(p: Plan, entity: Entity, doc: Any) -> str:
+    status = _status(doc).lower()
+    return (f"{p.number} is in Xero, but it was {status} there, while Omono still has it. Nothing was sent. If it "
+            f"should not be in the books, cancel it in Omono too; if it should, give it a new number in Omono (a new "
+            f"{entity.noun.lower()} is then created); or Skip it.")
+
+
+def _typed_message(p: Plan, entity: Entity, doc: Any) -> str:
+    who = transform.shorten(doc.contact.name) if doc.contact and doc.contact.name else "the same contact"
+    number = getattr(doc, _snake(entity.number_key))
+    what = "a bill" if entity.xero_type == "ACCPAY" else f"a {entity.noun.lower()}"
+    return (f"{p.number}: Xero already has {what} for '{who}' numbered {number} that this integration did not "
+            "create (typed in Xero, or sent by another app), and its content differs from Omono's. So as not to "
+            "overwrite or duplicate it, nothing was sent. If it is the same document, make the two agree or delete "
+            "or void the one in Xero, then choose Retry; if it is a different one, correct the number in Omono.")
+
+
+def _xero_number(entity: Entity, p: Plan) -> str | None:
+    return p.payload.get(entity.number_key) if entity.number_key else None
+
+
+def _status(doc: Any) -> str:
+    return matching.enum(doc.status) or ""
+
+
+def _base_currency(conn: psycopg.Connection) -> str:
+    from include.omono_xero_sync import reference
+
+    return reference.load(conn).organisation["BaseCurrency"]
 
 
 def _locked(doc: Any, status: str) -> bool:
@@ -343,12 +572,6 @@ def _locked(doc: Any, status: str) -> bool:
 def _snake(name: str) -> str:
     out = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
     return out.replace("_i_d", "_id")
-
-
-def _now() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 def push(ctx: RunContext, entity: Entity, conn: psycopg.Connection, client: Any) -> PushResult:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -35,6 +37,19 @@ class Reference:
     def active_tax_types(self) -> set[str]:
         return {t["TaxType"] for t in self.tax_rates if t.get("Status") == "ACTIVE"}
 
+    @property
+    def lock(self) -> tuple[date | None, str]:
+        """The date on or before which Xero refuses documents, and which lock it is. Xero has a lock for all users
+        but advisers (PeriodLockDate) and one for everyone (EndOfYearLockDate); which applies to the connection
+        depends on the role of the user who connected it, so the later one is taken."""
+        dates = [(date.fromisoformat(self.organisation[k]), label) for k, label in (
+            ("PeriodLockDate", "lock date for all users but advisers"), ("EndOfYearLockDate", "end of year lock date"))
+            if self.organisation.get(k)]
+        if not dates:
+            return None, ""
+        when, label = max(dates)
+        return when, f"{label} ({when:%d %b %Y})"
+
 
 def read_from_xero(client: Any) -> Reference:
     """Four GETs: Organisation, Accounts, TaxRates, Currencies."""
@@ -49,7 +64,9 @@ def read_from_xero(client: Any) -> Reference:
     return Reference(
         organisation={"OrganisationID": org.organisation_id, "Name": org.name, "ShortCode": org.short_code,
                       "BaseCurrency": enum(org.base_currency), "FinancialYearEndDay": org.financial_year_end_day,
-                      "FinancialYearEndMonth": org.financial_year_end_month, "CountryCode": enum(org.country_code)},
+                      "FinancialYearEndMonth": org.financial_year_end_month, "CountryCode": enum(org.country_code),
+                      "PeriodLockDate": _day(org.period_lock_date),
+                      "EndOfYearLockDate": _day(org.end_of_year_lock_date)},
         accounts=[{"Code": a.code, "Name": a.name, "Type": enum(a.type), "Status": enum(a.status),
                    "TaxType": a.tax_type, "Class": enum(a._class) if hasattr(a, "_class") else None,
                    "AccountID": a.account_id} for a in accounts],
@@ -57,6 +74,10 @@ def read_from_xero(client: Any) -> Reference:
                     "EffectiveRate": float(t.effective_rate or 0), "CanApplyToRevenue": bool(t.can_apply_to_revenue),
                     "CanApplyToExpenses": bool(t.can_apply_to_expenses)} for t in rates],
         currencies=[enum(c.code) for c in currencies])
+
+
+def _day(value: Any) -> str | None:
+    return value.isoformat() if value else None
 
 
 def save(conn: psycopg.Connection, ref: Reference) -> None:
@@ -117,7 +138,7 @@ def readiness(omono: psycopg.Connection, state: psycopg.Connection, ref: Referen
                         "Add these currencies in Xero (Settings > Currencies); Omono never adds them. Documents "
                         "in them are held until then.", blocking=False, items=missing))
     for kind in ("sales", "purchase"):
-        codes = [r["code"] for r in omono.execute(f"SELECT code FROM omono.{kind}_analysis_codes ORDER BY code")]
+        codes = codes_in_use(omono, kind)
         mapped = {r["omono_code"]: r for r in state.execute(
             f"SELECT omono_code, xero_account_code, create_in_xero FROM {S}.account_mappings WHERE kind = %s",
             (kind,))}
@@ -133,18 +154,51 @@ def readiness(omono: psycopg.Connection, state: psycopg.Connection, ref: Referen
                             f"Map each {kind} analysis code to an active Xero account on the Mappings page (or let "
                             "the next run create it). Documents using these codes are held until then.",
                             blocking=False, items=unmapped + [u.split(" ->")[0] for u in unknown]))
-    taxes = [r["code"] for r in omono.execute("SELECT code FROM omono.tax_rates ORDER BY code")]
+    omono_rates = {r["code"]: r["rate"] for r in omono.execute("SELECT code, rate FROM omono.tax_rates")}
+    taxes = sorted(set(omono_rates) | _used(omono, "tax_code", "sales") | _used(omono, "tax_code", "purchase"))
     tax_map = state_tax_mappings(state)
+    xero_rates = {t["TaxType"]: t["EffectiveRate"] for t in ref.tax_rates}
     plural = {"sales": "sales", "purchase": "purchases"}
     bad_tax = [f"{t} for {plural[kind]} (not mapped)" for kind in ("sales", "purchase") for t in taxes
                if (kind, t) not in tax_map]
     bad_tax += [f"{t} for {plural[kind]} -> {x} (no such active tax rate in Xero)"
                 for (kind, t), x in tax_map.items() if x not in ref.active_tax_types]
+    bad_tax += [f"{t} for {plural[kind]} -> {x} (Omono {_pct(omono_rates[t])}, Xero {_pct(xero_rates[x])})"
+                for (kind, t), x in tax_map.items() if x in ref.active_tax_types and t in omono_rates
+                and Decimal(str(omono_rates[t])) != Decimal(str(xero_rates[x]))]
     checks.append(Check("tax_rates", "Tax rates mapped", not bad_tax, "all mapped" if not bad_tax else
-                        "; ".join(bad_tax), "Map each Omono tax rate to a Xero tax rate for sales and for "
-                        "purchases on the Mappings page. Documents using these rates are held until then.",
+                        "; ".join(bad_tax), "Map each Omono tax rate to a Xero tax rate of the same rate, for sales "
+                        "and for purchases, on the Mappings page. Documents using these rates are held until then.",
                         blocking=False, items=[b.split(" ")[0] for b in bad_tax]))
+    lock_date, lock_label = ref.lock
+    checks.append(Check("lock_date", "Lock dates in Xero", True,
+                        f"Xero refuses documents dated on or before its {lock_label}; such documents are held"
+                        if lock_date else "none set"))
     return checks
+
+
+_LINES = {"sales": ("dispatch_invoice_lines", "credit_note_lines"),
+          "purchase": ("delivery_invoice_lines", "credit_note_lines")}
+
+
+def _used(omono: psycopg.Connection, column: str, kind: str) -> set[str]:
+    """Codes that Omono's document lines of this kind actually carry, whether or not Omono's tables list them."""
+    invoices, credit_lines = _LINES[kind]
+    rows = omono.execute(
+        f"SELECT DISTINCT {column} AS code FROM omono.{invoices} WHERE {column} IS NOT NULL UNION "
+        f"SELECT DISTINCT l.{column} FROM omono.{credit_lines} l JOIN omono.credit_notes c ON c.id = l.credit_note_id "
+        f"WHERE c.kind = %s AND l.{column} IS NOT NULL", (kind,))
+    return {r["code"] for r in rows}
+
+
+def codes_in_use(omono: psycopg.Connection, kind: str) -> list[str]:
+    """Every analysis code of this kind: Omono's code table and whatever its document lines use."""
+    listed = {r["code"] for r in omono.execute(f"SELECT code FROM omono.{kind}_analysis_codes")}
+    return sorted(listed | _used(omono, "analysis_code", kind))
+
+
+def _pct(rate: Any) -> str:
+    return f"{Decimal(str(rate)).normalize():f}%"
 
 
 def _fy(day_month: tuple[int, int]) -> str:

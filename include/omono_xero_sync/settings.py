@@ -29,6 +29,8 @@ DEFAULT_SETTINGS: dict[str, object] = {
     "sync_interval": "off",                        # off, 15min, hourly, 4hours, daily
     "auto_create_accounts": False,
     "credit_check": False,
+    "exchange_rate_source": "omono",               # omono: send each document's own rate; xero: Xero's day rate
+    "restore_archived_contacts": False,            # a company matching an archived Xero contact restores it
     "alert_email": None,
     "omono_url_pattern": os.environ.get("OMONO_XERO_OMONO_URL", "http://localhost:8000/omono/{entity}/{id}"),
 }

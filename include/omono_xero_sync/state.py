@@ -74,15 +74,55 @@ def mark_pending(conn: psycopg.Connection, entity: str, items: list[tuple[int, s
         [(entity, oid, number, run_id) for oid, number in items])
 
 
-def set_status(conn: psycopg.Connection, entity: str, omono_id: int, status: str, run_id: str, *,
-               messages: list[str] | None = None, **fields: Any) -> None:
-    """Record where a record stands; `fields` are other record_state columns (xero_id, content_hash, …)."""
-    columns = {"status": status, "last_run_id": run_id, "last_messages": Jsonb(messages or []), **fields}
-    if "last_sent" in columns and columns["last_sent"] is not None:
-        columns["last_sent"] = Jsonb(columns["last_sent"])
-    assignments = ", ".join(f"{k} = %({k})s" for k in columns)
-    conn.execute(f"UPDATE {S}.record_state SET {assignments}, updated_at = now() WHERE entity = %(entity)s AND "
-                 "omono_id = %(omono_id)s", {**columns, "entity": entity, "omono_id": omono_id})
+_KEPT_UNLESS_GIVEN = {"xero_id": "uuid", "content_hash": "text", "xero_number": "text", "xero_status": "text",
+                      "sending_key": "text", "sending_since": "timestamptz"}
+
+
+def apply_outcomes(conn: psycopg.Connection, entity: str, run_id: str, outcomes: list[dict]) -> None:
+    """Where a batch of records now stands, in one statement. Each outcome names `omono_id`, `status` and
+    `messages`; any of xero_id, content_hash, last_sent, xero_number, xero_status, sending_key, sending_since it
+    carries is set (to null when given as None), the others are kept."""
+    if not outcomes:
+        return
+    kept = ", ".join(f"{col} = CASE WHEN o.doc ? '{col}' THEN (o.doc->>'{col}')::{kind} ELSE s.{col} END"
+                     for col, kind in _KEPT_UNLESS_GIVEN.items())
+    conn.execute(
+        f"UPDATE {S}.record_state s SET status = o.doc->>'status', last_messages = o.doc->'messages', "
+        f"last_run_id = %(run_id)s, updated_at = now(), {kept}, last_sent = CASE WHEN o.doc ? 'last_sent' THEN "
+        "o.doc->'last_sent' ELSE s.last_sent END FROM jsonb_array_elements(%(rows)s) AS o(doc) "
+        "WHERE s.entity = %(entity)s AND s.omono_id = (o.doc->>'omono_id')::bigint",
+        {"run_id": run_id, "entity": entity, "rows": Jsonb(outcomes)})
+
+
+def mark_sending(conn: psycopg.Connection, entity: str, sent: list[tuple[int, dict]], key: str, run_id: str
+                 ) -> None:
+    """Before a batch is sent: its records are 'sending' with the batch's idempotency key and what is being sent
+    (so a copy Xero made before the answer was lost is recognised as ours). The caller commits."""
+    conn.execute(f"UPDATE {S}.record_state s SET status = 'sending', sending_key = %s, sending_since = now(), "
+                 "last_sent = x->1, last_run_id = %s, updated_at = now() FROM jsonb_array_elements(%s) AS x "
+                 "WHERE s.entity = %s AND s.omono_id = (x->>0)::bigint",
+                 (key, run_id, Jsonb([[i, payload] for i, payload in sent]), entity))
+
+
+def count_refused_attempt(conn: psycopg.Connection, entity: str, ids: list[int]) -> None:
+    """Xero answered the batch with an error, which it caches under the key: the next attempt needs a new key."""
+    conn.execute(f"UPDATE {S}.record_state SET write_attempts = write_attempts + 1 WHERE entity = %s AND "
+                 "omono_id = ANY(%s)", (entity, ids))
+
+
+def remember_ours(conn: psycopg.Connection, entity: str, written: list[tuple[str, int]]) -> None:
+    """Xero ids this integration wrote: kept across a reset, so a backfill adopts them and nothing else."""
+    if written:
+        conn.execute(f"INSERT INTO {S}.our_documents (xero_id, entity, omono_id) SELECT (w->>0)::uuid, %s, "
+                     "(w->>1)::bigint FROM jsonb_array_elements(%s) AS w ON CONFLICT (xero_id) DO NOTHING",
+                     (entity, Jsonb([[x, i] for x, i in written])))
+
+
+def ours(conn: psycopg.Connection, xero_ids: list[str]) -> set[str]:
+    if not xero_ids:
+        return set()
+    return {str(r["xero_id"]) for r in conn.execute(f"SELECT xero_id FROM {S}.our_documents WHERE xero_id = "
+                                                    "ANY(%s::uuid[])", (xero_ids,))}
 
 
 def unresolved_ids(conn: psycopg.Connection) -> dict[str, list[int]]:

@@ -39,14 +39,18 @@ class LogRow:
 
 
 def write(conn: psycopg.Connection, ctx: RunContext, rows: list[LogRow]) -> None:
+    """One statement for the batch."""
     if not rows:
         return
-    conn.cursor().executemany(
+    conn.execute(
         f"INSERT INTO {S}.sync_log (dag_id, run_id, task_id, entity, omono_id, omono_number, action, xero_id, "
-        "messages, sent, answer, dry_run) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        [(ctx.dag_id, ctx.run_id, ctx.task_id, r.entity, r.omono_id, r.omono_number, r.action, r.xero_id,
-          Jsonb(r.messages), Jsonb(r.sent) if r.sent is not None else None,
-          Jsonb(r.answer) if r.answer is not None else None, ctx.dry_run) for r in rows])
+        "messages, sent, answer, dry_run) SELECT %(dag)s, %(run)s, %(task)s, r->>'entity', (r->>'omono_id')::bigint, "
+        "r->>'omono_number', r->>'action', (r->>'xero_id')::uuid, r->'messages', NULLIF(r->'sent', 'null'), "
+        "NULLIF(r->'answer', 'null'), %(dry)s FROM jsonb_array_elements(%(rows)s) AS r",
+        {"dag": ctx.dag_id, "run": ctx.run_id, "task": ctx.task_id, "dry": ctx.dry_run,
+         "rows": Jsonb([{"entity": r.entity, "omono_id": r.omono_id, "omono_number": r.omono_number,
+                         "action": r.action, "xero_id": r.xero_id, "messages": r.messages, "sent": r.sent,
+                         "answer": r.answer} for r in rows])})
 
 
 def counts(conn: psycopg.Connection, dag_id: str, run_id: str) -> dict[str, dict[str, int]]:
@@ -58,10 +62,13 @@ def counts(conn: psycopg.Connection, dag_id: str, run_id: str) -> dict[str, dict
 
 
 def unresolved(conn: psycopg.Connection) -> list[dict]:
-    """Records whose latest outcome needs attention (held or failed), with their latest messages."""
+    """Records whose latest outcome needs attention (held or failed), and refused allocations, with their latest
+    messages."""
     return conn.execute(
         f"SELECT entity, omono_id, omono_number, status, last_messages, last_run_id FROM {S}.record_state "
-        "WHERE status IN ('held', 'failed') ORDER BY entity, omono_number").fetchall()
+        f"WHERE status IN ('held', 'failed') UNION ALL SELECT a.entity, a.omono_id, s.omono_number, 'failed', "
+        f"a.messages, a.run_id FROM {S}.allocations a JOIN {S}.record_state s ON s.entity = a.entity AND "
+        "s.omono_id = a.omono_id WHERE a.status = 'failed' ORDER BY 1, 3").fetchall()
 
 
 def rows_for_run(conn: psycopg.Connection, dag_id: str, run_id: str) -> list[dict]:

@@ -18,9 +18,13 @@ def contact_number(omono_id: int) -> str:
     return f"{CONTACT_NUMBER_PREFIX}{omono_id}"
 
 
-def contact(rec: dict, xero_id: str | None) -> dict:
-    payload: dict[str, Any] = {"ContactNumber": contact_number(rec["id"]), "Name": (rec["name"] or "").strip(),
-                               "ContactStatus": "ARCHIVED" if rec.get("archived") else "ACTIVE"}
+def contact(rec: dict, xero_id: str | None, status: str | None = None) -> dict:
+    """A contact. `ContactStatus` is sent only to archive (archived in Omono) or to restore (`status`): an update
+    must never un-archive a contact the bookkeeper archived in Xero."""
+    payload: dict[str, Any] = {"ContactNumber": contact_number(rec["id"]),
+                               "Name": " ".join((rec["name"] or "").split())}
+    if rec.get("archived") or status:
+        payload["ContactStatus"] = "ARCHIVED" if rec.get("archived") else status
     optional = {"AccountNumber": rec.get("account_number"), "FirstName": rec.get("contact_first_name"),
                 "LastName": rec.get("contact_last_name"), "EmailAddress": rec.get("email"),
                 "TaxNumber": rec.get("tax_number"), "DefaultCurrency": (rec.get("currency_code") or "").strip() or None}
@@ -41,9 +45,21 @@ def contact(rec: dict, xero_id: str | None) -> dict:
     return payload
 
 
+def number_in_xero(entity: Entity, rec: dict) -> str:
+    """The document number Xero shows. A bill carries the supplier's own invoice number, where Xero shows a bill's
+    reference (the API's InvoiceNumber on ACCPAY is the "Reference" of Xero's bill screen and is not unique;
+    developer.xero.com Invoices, notes §2.8), so a bill the bookkeeper keyed from the supplier's paper is found."""
+    if entity.xero_type == "ACCPAY" and (rec.get("supplier_invoice_ref") or "").strip():
+        return rec["supplier_invoice_ref"].strip()
+    return rec["number"]
+
+
 def document(entity: Entity, rec: dict, contact_id: str, accounts: dict[tuple[str, str], str],
-             taxes: dict[tuple[str, str], str], status: str, xero_id: str | None) -> dict:
-    """An invoice, bill or credit note. Prices keep Omono's 4 decimals (sent with unitdp=4); dates are dates."""
+             taxes: dict[tuple[str, str], str], status: str, xero_id: str | None,
+             currency_rate: Any = None) -> dict:
+    """An invoice, bill or credit note. Prices keep Omono's 4 decimals (sent with unitdp=4); dates are dates;
+    a foreign-currency document carries Omono's exchange rate when given (else Xero applies its day rate). A
+    negative line (a discount) is sent without a discount rate: Xero refuses a 0.00 rate on it."""
     lines = []
     for line in rec["lines"]:
         text = line["description"].strip()
@@ -58,16 +74,54 @@ def document(entity: Entity, rec: dict, contact_id: str, accounts: dict[tuple[st
             item["DiscountRate"] = discount
         lines.append({k: v for k, v in item.items() if v is not None})
     payload: dict[str, Any] = {"Type": entity.xero_type, "Contact": {"ContactID": contact_id},
-                               entity.number_key: rec["number"], "Date": rec["issue_date"],
+                               entity.number_key: number_in_xero(entity, rec), "Date": rec["issue_date"],
                                "CurrencyCode": rec["currency_code"].strip(), "Status": status,
                                "LineAmountTypes": "Exclusive", "LineItems": lines}
     if rec.get("due_date") and not entity.is_credit_note:
         payload["DueDate"] = rec["due_date"]
     if rec.get("reference") and entity.xero_type in {"ACCREC", "ACCRECCREDIT"}:
         payload["Reference"] = rec["reference"]
+    if currency_rate is not None:
+        payload["CurrencyRate"] = Decimal(str(currency_rate))
     if xero_id:
         payload[entity.id_key] = xero_id
     return payload
+
+
+def _amount(value: Any, places: str = "0.0001") -> Decimal:
+    return Decimal(str(value if value is not None else 0)).quantize(Decimal(places))
+
+
+def _enum(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def _payload_lines(payload: dict) -> list[tuple]:
+    return [(li.get("Description", ""), _amount(li.get("Quantity")), _amount(li.get("UnitAmount")),
+             (li.get("AccountCode") or "").upper(), li.get("TaxType") or "", _amount(li.get("DiscountRate"), "0.01"))
+            for li in payload.get("LineItems", [])]
+
+
+def _xero_lines(doc: Any) -> list[tuple]:
+    return [(li.description or "", _amount(li.quantity), _amount(li.unit_amount), (li.account_code or "").upper(),
+             li.tax_type or "", _amount(li.discount_rate, "0.01")) for li in doc.line_items or []]
+
+
+def same_document(payload: dict, doc: Any) -> bool:
+    """Whether a document found in Xero (an SDK model, read with its lines) already says what `payload` would:
+    type, contact, dates, currency and rate, reference, and every line. Its status and Xero's own fields aside."""
+    def day(value: Any) -> str | None:
+        return value.isoformat() if value else None
+
+    rate = payload.get("CurrencyRate")
+    return (_enum(doc.type) == payload["Type"]
+            and doc.contact is not None and str(doc.contact.contact_id) == payload["Contact"]["ContactID"]
+            and day(doc.date) == payload.get("Date")
+            and ("DueDate" not in payload or day(getattr(doc, "due_date", None)) == payload["DueDate"])
+            and _enum(doc.currency_code) == payload.get("CurrencyCode")
+            and (rate is None or _amount(doc.currency_rate, "0.000001") == _amount(rate, "0.000001"))
+            and (doc.reference or "") == (payload.get("Reference") or "")
+            and _xero_lines(doc) == _payload_lines(payload))
 
 
 def status_change(entity: Entity, xero_id: str, status: str) -> dict:
@@ -84,10 +138,14 @@ def content_hash(payload: dict) -> str:
     return hashlib.sha256(canonical(body).encode()).hexdigest()
 
 
-def idempotency_key(tenant_id: str, method: str, elements: list[dict]) -> str:
-    """Stable for the same content: a retry inside Xero's 6-minute window is answered from Xero's cache."""
-    digest = hashlib.sha256(f"{tenant_id}|{method}|{canonical({'e': elements})}".encode()).hexdigest()
-    return f"oxs-{digest[:60]}"
+def idempotency_key(tenant_id: str, method: str, elements: list[dict], *, target: str = "", attempt: int = 0
+                    ) -> str:
+    """The same for the same request: a write whose answer was lost is answered from Xero's cache when retried
+    inside Xero's 6 minutes. `target` is what the URL names besides the body (the credit note an allocation goes
+    to), so two requests with equal bodies never share a key. `attempt` moves on after Xero *answered* with an
+    error: Xero caches error answers under the key too, so a retry with the old key could never succeed."""
+    digest = hashlib.sha256(f"{tenant_id}|{method}|{target}|{attempt}|{canonical({'e': elements})}".encode())
+    return f"oxs-{digest.hexdigest()[:60]}"
 
 
 def jsonable(payload: Any) -> Any:
@@ -95,29 +153,62 @@ def jsonable(payload: Any) -> Any:
 
 
 # -- messages --------------------------------------------------------------------------------------------------
+NAME_LIMIT = 60
+
+
+def shorten(text: str | None, limit: int = NAME_LIMIT) -> str:
+    """A name as it fits in a message: a 300-character company name is cut, not repeated in full."""
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+# Each of Xero's messages gets its own advice; the most specific needle first (a contact-name clash also says
+# "must be unique", so it is matched before the document-number one). Needles are compared case-insensitively.
 _HINTS = (
+    ("is already assigned to another contact",
+     "{number}: Xero already has an active contact with this name, and contact names must be unique there. Rename "
+     "the company in Omono (or the other contact in Xero), then choose Retry."),
+    ("account number already exists",
+     "{number}: another Xero contact, perhaps an archived one, already has this account number. Change the account "
+     "number in Omono or in Xero, then choose Retry."),
+    ("# must be unique",
+     "{number}: this number is already used by another document in Xero. Renumber one of them, then choose Retry."),
     ("cannot be edited as it has a payment or credit note",
      "Xero has locked {number} because a payment or credit note is allocated to it, so the change made in Omono "
      "was not sent. Make the same change in Xero (or remove the payment there), then choose Retry; or Skip it."),
-    ("cannot be applied to the invoice because it has payments",
+    ("because it has payments or credit notes allocated",
      "{number} was cancelled in Omono, but Xero cannot void it because a payment or credit note is allocated to "
      "it. Remove the payment or allocation in Xero, then choose Retry; or Skip it."),
     ("not of valid status for modification",
      "{number} is voided, deleted or approved in Xero in a way that no longer allows this change. Check it in "
      "Xero; then Retry or Skip."),
     ("is not subscribed to currency",
-     "{number}: the currency is not enabled in the Xero organisation. Add it in Xero (Settings > Currencies)."),
-    ("must be unique",
-     "{number}: this number is already used by another document in Xero. Renumber one of them."),
+     "{number}: the currency is not enabled in the Xero organisation. Add it in Xero (Settings > Currencies), then "
+     "choose Retry."),
+    ("lock date",
+     "{number} is dated in a period Xero has locked. Move the lock date in Xero (Settings > Advanced > Financial "
+     "settings) or date the document later in Omono, then choose Retry."),
+    ("archived",
+     "{number}: its contact is archived in Xero. Restore the contact in Xero (Contacts > Archived > Restore), then "
+     "choose Retry."),
+    ("taxtype code",
+     "{number}: the Xero tax rate mapped for a line cannot be used on this account or document. Fix the tax mapping "
+     "on the Mappings page, then choose Retry."),
+    ("account code",
+     "{number}: the Xero account mapped for a line does not exist or is archived. Fix the mapping or Xero's chart of "
+     "accounts, then choose Retry."),
+    ("email address",
+     "{number}: Xero refused the e-mail address. Correct it in Omono; the company goes on the next run."),
 )
 
 
 def explain(number: str | None, xero_messages: list[str]) -> list[str]:
-    """Xero's own words, preceded by what they mean for the bookkeeper where we know it."""
+    """Xero's own words, each preceded by what it means for the bookkeeper where we know it."""
     out: list[str] = []
+    label = shorten(number) if number else "This record"
     for message in xero_messages:
-        hint = next((h for needle, h in _HINTS if needle in message), None)
-        if hint:
-            out.append(hint.format(number=number or "This record"))
+        hint = next((h for needle, h in _HINTS if needle in message.lower()), None)
+        if hint and hint.format(number=label) not in out:
+            out.append(hint.format(number=label))
         out.append(f"Xero said: {message}")
-    return out or [f"Xero refused {number or 'this record'} without giving a reason."]
+    return out or [f"Xero refused {label} without giving a reason."]

@@ -45,7 +45,12 @@ class XeroAuthError(XeroError):
 
 class WriteOutcomeUnknown(XeroError):
     """A write may or may not have reached Xero (connection lost, 5xx). Its records stay 'sending' and the
-    next attempt looks them up in Xero before sending anything again."""
+    next attempt looks them up in Xero before sending anything again. `answered`: Xero answered with an error,
+    which it keeps under the idempotency key, so the next attempt must use a new key."""
+
+    def __init__(self, message: str, answered: bool = False) -> None:
+        super().__init__(message)
+        self.answered = answered
 
 
 class DailyLimitReached(XeroError):
@@ -287,7 +292,7 @@ class XeroClient:
                     refreshed = True
                     self.tokens.expire()
                     continue
-                if status in (400, 404):
+                if status in (400, 404, 413):
                     raise      # Xero's answer about the request itself: the caller reads it
                 raise self._translate(exc, write) from exc
             except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -310,7 +315,7 @@ class XeroClient:
             return XeroError("The Xero organisation is offline (Xero is migrating it); the task will retry.")
         if write and status >= 500:
             return WriteOutcomeUnknown(f"Xero answered {status} to a write; whether it was saved is unknown. The "
-                                       "next attempt checks Xero before sending again.")
+                                       "next attempt checks Xero before sending again.", answered=True)
         if status >= 500:
             return XeroError(f"Xero is unavailable ({status}); the task will retry.")
         return XeroError(f"Xero answered {status}: {str(getattr(exc, 'reason', ''))[:300]}")
@@ -320,6 +325,21 @@ def client_for(conn: psycopg.Connection, conn_id: str = settings.XERO_CONN_ID) -
     """The client for the Airflow connection `conn_id`, its tokens kept in the state database `conn`."""
     xero = XeroSettings.from_airflow(conn_id)
     return XeroClient(xero, TokenStore(conn, xero))
+
+
+def refusal_messages(exc: Any) -> list[str]:
+    """Every message in a request Xero refused as a whole (400 ValidationException, 413 too large)."""
+    try:
+        body = json.loads(exc.body or b"{}")
+    except (TypeError, ValueError):
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    found = [e.get("Message") for el in body.get("Elements") or [] for e in el.get("ValidationErrors") or []]
+    found = [m for m in found if m] or [body.get("Message") or ""]
+    if exc.status == 413 and not any(found):
+        found = ["The request is larger than Xero accepts (3.5 MB)."]
+    return [m for m in found if m] or [f"Xero refused the request ({exc.status})."]
 
 
 # -- models -----------------------------------------------------------------------------------------------

@@ -4,3 +4,31 @@ CREATE TABLE xero_sync.write_lock (
     holder       text NOT NULL,
     since        timestamptz NOT NULL DEFAULT now()
 );
+
+-- Xero documents this integration wrote. Kept across a reset: a backfill adopts these and nothing a person typed.
+CREATE TABLE xero_sync.our_documents (
+    xero_id    uuid PRIMARY KEY,
+    entity     text   NOT NULL,
+    omono_id   bigint NOT NULL,
+    written_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO xero_sync.our_documents (xero_id, entity, omono_id)
+SELECT DISTINCT ON (xero_id) xero_id, entity, omono_id FROM xero_sync.sync_log
+WHERE xero_id IS NOT NULL AND entity <> 'contact' AND action IN ('created', 'updated', 'deleted', 'voided')
+  AND NOT dry_run
+ON CONFLICT DO NOTHING;
+
+-- Moves on when Xero answered a write with an error, so the next attempt uses a new idempotency key.
+ALTER TABLE xero_sync.record_state ADD COLUMN write_attempts integer NOT NULL DEFAULT 0;
+
+-- 'linked': a document already in Xero with exactly Omono's content, taken as the record's copy.
+ALTER TABLE xero_sync.sync_log DROP CONSTRAINT sync_log_action_check;
+ALTER TABLE xero_sync.sync_log ADD CONSTRAINT sync_log_action_check CHECK (action IN (
+    'created', 'updated', 'unchanged', 'held', 'failed', 'skipped', 'deleted', 'voided', 'allocated', 'linked'));
+
+-- Allocation pairs are known from the start ('waiting'), and a pair with nothing left to allocate is 'settled'.
+ALTER TABLE xero_sync.allocations DROP CONSTRAINT allocations_status_check;
+ALTER TABLE xero_sync.allocations ADD CONSTRAINT allocations_status_check
+    CHECK (status IN ('waiting', 'allocated', 'settled', 'failed'));
+ALTER TABLE xero_sync.allocations ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
+CREATE INDEX allocations_open ON xero_sync.allocations (entity) WHERE status IN ('waiting', 'failed');

@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS omono.dispatch_invoices (
     number        text    NOT NULL UNIQUE,
     company_id    bigint  NOT NULL REFERENCES omono.companies (id),
     currency_code char(3) NOT NULL REFERENCES omono.currencies (code),
+    exchange_rate numeric(18, 6),   -- units of the document's currency per unit of the base currency
     issue_date    date    NOT NULL,
     due_date      date,
     reference     text,
@@ -93,6 +94,7 @@ CREATE TABLE IF NOT EXISTS omono.delivery_invoices (
     supplier_invoice_ref  text,
     company_id            bigint  NOT NULL REFERENCES omono.companies (id),
     currency_code         char(3) NOT NULL REFERENCES omono.currencies (code),
+    exchange_rate         numeric(18, 6),
     issue_date            date    NOT NULL,
     due_date              date,
     status                text    NOT NULL DEFAULT 'issued' CHECK (status IN ('issued', 'cancelled')),
@@ -121,6 +123,7 @@ CREATE TABLE IF NOT EXISTS omono.credit_notes (
     company_id    bigint  NOT NULL REFERENCES omono.companies (id),
     invoice_id    bigint,
     currency_code char(3) NOT NULL REFERENCES omono.currencies (code),
+    exchange_rate numeric(18, 6),
     issue_date    date    NOT NULL,
     reference     text,
     status        text    NOT NULL DEFAULT 'issued' CHECK (status IN ('issued', 'cancelled')),

@@ -1,0 +1,144 @@
+"""Finding in Xero what a record may already be: the contact directory, documents by number, and whether a
+found document is this integration's own. Reads only; push decides what to do with what is found.
+
+- Names are compared as a person reads them: Unicode NFC, case-folded, spaces collapsed, so "Café" typed
+  composed or decomposed, in capitals or with stray spaces is one name.
+- The contact directory is read page by page until Xero's `pagination` says there is no more, whatever page
+  size Xero actually serves (the spec only says "up to 100" by default; `pageSize` is honoured up to 1,000).
+- Look-ups keep every URL under ~1,900 characters: Xero answers 404 to longer ones (notes §2.7, around 2,091).
+  Values are escaped, never stripped: a quote inside a `where` string is written `\\"` (the backslash escape of
+  .NET's Dynamic LINQ, which Xero's `where` follows); a number with a comma cannot go in the comma-separated
+  `InvoiceNumbers` list and is looked up with `where` instead.
+- A document is "ours" when this integration wrote it (its id is in `xero_sync.our_documents`, kept across a
+  reset) or, for invoices, Xero lists it under `createdByMyApp`."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+from include.omono_xero_sync.entities import Entity
+
+URL_BUDGET = 1_900          # characters of query string per look-up (Xero: 404 past about 2,091 for the URL)
+MAX_PER_LOOKUP = 40
+PAGE_SIZE = 1_000           # the largest page Xero serves (pageSize max 1000, notes §4.3)
+
+
+def name_key(name: str | None) -> str:
+    """How a person compares two names: NFC, case-folded, inner spaces collapsed, outer spaces dropped."""
+    return " ".join(unicodedata.normalize("NFC", name or "").casefold().split())
+
+
+def enum(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def chunks_within(values: list[str], encoded: Callable[[list[str]], str], budget: int = URL_BUDGET,
+                  most: int = MAX_PER_LOOKUP) -> Iterator[list[str]]:
+    """Greedy chunks of `values` whose encoded query stays within `budget` characters (and `most` values)."""
+    chunk: list[str] = []
+    for value in values:
+        if chunk and (len(chunk) >= most or len(encoded([*chunk, value])) > budget):
+            yield chunk
+            chunk = []
+        chunk.append(value)
+    if chunk:
+        yield chunk
+
+
+def where_string(value: str) -> str:
+    """A string literal for Xero's `where`: backslashes and quotes escaped, nothing removed."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def any_equal(field: str, values: list[str]) -> str:
+    return " OR ".join(f"{field}=={where_string(v)}" for v in values)
+
+
+def any_guid(field: str, ids: list[str]) -> str:
+    return " OR ".join(f'{field}==GUID("{i}")' for i in ids)
+
+
+def paged(read: Callable[..., Any], collection: str, **params: Any) -> Iterator[Any]:
+    """Every item of a paged GET, following `pagination` to the last page (a short page is not the end)."""
+    page = 1
+    while True:
+        reply = read(page=page, **params)
+        items = getattr(reply, collection) or []
+        yield from items
+        pagination = getattr(reply, "pagination", None)
+        page_count = getattr(pagination, "page_count", None) if pagination else None
+        if not items or (page_count is not None and page >= page_count):
+            return
+        page += 1
+
+
+# -- contacts ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FoundContact:
+    contact_id: str
+    name: str
+    status: str
+    contact_number: str | None
+    account_number: str | None
+
+
+@dataclass
+class ContactDirectory:
+    """Every Xero contact, archived ones included, indexed the ways an Omono company can match one."""
+
+    by_number: dict[str, FoundContact]
+    by_account: dict[str, FoundContact]
+    by_name: dict[str, list[FoundContact]]
+
+    @classmethod
+    def read(cls, client: Any) -> ContactDirectory:
+        directory = cls({}, {}, {})
+        for c in paged(lambda **p: client.read("get_contacts", **p), "contacts", page_size=PAGE_SIZE,
+                       include_archived=True, summary_only=True):
+            found = FoundContact(str(c.contact_id), c.name or "", enum(c.contact_status) or "ACTIVE",
+                                 c.contact_number, c.account_number)
+            if c.contact_number:
+                directory.by_number[c.contact_number.strip().casefold()] = found
+            if c.account_number:
+                directory.by_account[name_key(c.account_number)] = found
+            if c.name:
+                directory.by_name.setdefault(name_key(c.name), []).append(found)
+        return directory
+
+    def named(self, name: str) -> list[FoundContact]:
+        """Contacts with this name, active ones first."""
+        return sorted(self.by_name.get(name_key(name), []), key=lambda c: c.status != "ACTIVE")
+
+
+# -- documents --------------------------------------------------------------------------------------------------
+def documents_numbered(client: Any, entity: Entity, numbers: list[str]) -> list[Any]:
+    """Xero's documents of this kind (any type) carrying any of `numbers`, with their lines."""
+    found: list[Any] = []
+    if entity.is_credit_note:
+        for chunk in chunks_within(numbers, lambda c: quote_plus(any_equal("CreditNoteNumber", c))):
+            found += paged(lambda **p: client.read("get_credit_notes", **p), "credit_notes",
+                           where=any_equal("CreditNoteNumber", chunk), unitdp=4)
+        return found
+    plain = [n for n in numbers if "," not in n]
+    for chunk in chunks_within(plain, lambda c: "%2C".join(quote(v, safe="") for v in c)):
+        found += paged(lambda **p: client.read("get_invoices", **p), "invoices", invoice_numbers=chunk, unitdp=4)
+    awkward = [n for n in numbers if "," in n]
+    for chunk in chunks_within(awkward, lambda c: quote_plus(any_equal("InvoiceNumber", c))):
+        found += paged(lambda **p: client.read("get_invoices", **p), "invoices",
+                       where=any_equal("InvoiceNumber", chunk), unitdp=4)
+    return found
+
+
+def created_by_this_app(client: Any, entity: Entity, ids: list[str]) -> set[str]:
+    """Which of these invoice ids Xero lists as created by this app (Xero offers it for invoices only)."""
+    if entity.is_credit_note or not ids:
+        return set()
+    mine: set[str] = set()
+    for chunk in chunks_within(ids, lambda c: "%2C".join(c)):
+        mine |= {str(d.invoice_id) for d in client.read("get_invoices", i_ds=chunk, created_by_my_app=True,
+                                                        summary_only=True).invoices or []}
+    return mine
