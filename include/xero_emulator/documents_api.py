@@ -229,8 +229,9 @@ def _resolve_contact(call: Call, ref: object, doc_type: str) -> dict:
         contact["Name"] = str(ref["Name"]).strip()
         contact["UpdatedDateUTC"] = call.clock.now_ms()
     if contact.get("ContactStatus") == "ARCHIVED":
-        raise Invalid(f"The contact '{contact['Name']}' is archived. Documents cannot be created or updated "
-                      "for an archived contact.")
+        # Xero's words as an integrator's troubleshooting page quotes them ([P-RETAILEXPRESS]).
+        raise Invalid("The contact with the specified contact details has been archived. The contact must be "
+                      "un-archived before creating new invoices or credit notes")
     return contact
 
 
@@ -491,19 +492,20 @@ def save_documents(call: Call, kind: DocKind, *, match_number: bool) -> dict:
 
 def update_document(call: Call, kind: DocKind, doc_id: str) -> dict:
     items = call.collection(kind.collection)
-    if _by_id_or_number(call, kind, doc_id) is None:
+    if find_document(call, kind, doc_id) is None:
         raise not_found()
     results = run_batch(call, items[:1], lambda i: upsert_document(call, kind, i, path_id=doc_id),
                         lambda i: echo_document(kind, i), kind.id_key, "HasErrors")
     return {kind.collection: results}
 
 
-def _by_id_or_number(call: Call, kind: DocKind, ref: str) -> dict | None:
+def find_document(call: Call, kind: DocKind, ref: str) -> dict | None:
+    """A document by ID or number, as Xero's `/Invoices/{InvoiceID or InvoiceNumber}` resolves it."""
     return kind.objects(call).get(ref.lower()) or _by_number(call, kind, ref)
 
 
 def get_document(call: Call, kind: DocKind, doc_id: str) -> dict:
-    doc = _by_id_or_number(call, kind, doc_id)
+    doc = find_document(call, kind, doc_id)
     if doc is None:
         raise not_found()
     return {kind.collection: [render_document(call, kind, doc)]}
