@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -179,9 +180,9 @@ def get_contacts(call: Call) -> dict:
     query = ListQuery.of(call)
     ids = {i.lower() for i in call.csv("IDs") or []}
     id_plan = AnyOf(tuple(Eq("contactid", i) for i in sorted(ids))) if ids else None
-    narrowed = intersect([candidates(id_plan, lambda f, v: _contact_lookup(tenant, f, v)),
-                          candidates(query.where.plan if query.where else None,
-                                     lambda f, v: _contact_lookup(tenant, f, v))])
+    lookup = functools.partial(_contact_lookup, tenant)
+    narrowed = intersect([candidates(id_plan, lookup),
+                          candidates(query.where.plan if query.where else None, lookup)])
     pool = tenant.contacts.values() if narrowed is None else [tenant.contacts[i] for i in narrowed]
     checks: list[Callable[[dict], bool]] = []
     if ids:

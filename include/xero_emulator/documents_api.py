@@ -357,7 +357,7 @@ def _commit(call: Call, kind: DocKind, existing: dict | None, doc: dict, *, full
         if doc["Status"] in {"SUBMITTED", "AUTHORISED"} and not lines_in:
             errors.append("One or more line items must be specified")
     _totals(doc)
-    errors.extend(_posting_errors(tenant.organisation, doc))
+    errors.extend(_posting_errors(tenant.organisation, doc, lines_refused=bool(errors)))
     if errors:
         raise Invalid(*dict.fromkeys(errors))
     if existing is None and doc["Type"] == kind.numbered_type and not doc.get(kind.number_key):
@@ -374,11 +374,12 @@ def _commit(call: Call, kind: DocKind, existing: dict | None, doc: dict, *, full
     return render_document(call, kind, doc, written=True)
 
 
-def _posting_errors(org: dict, doc: dict) -> list[str]:
+def _posting_errors(org: dict, doc: dict, *, lines_refused: bool) -> list[str]:
     """A negative total is refused ("The Total for this document must be greater than or equal to zero.",
-    Neto's list of Xero API errors; a single line may be negative); approving inside a locked period too."""
+    Neto's list of Xero API errors; a single line may be negative), judged only when every line was taken, as
+    a total over some of the lines would mislead; approving inside a locked period is refused too."""
     errors = []
-    if _d(doc["Total"]) < 0:
+    if not lines_refused and _d(doc["Total"]) < 0:
         errors.append("The Total for this document must be greater than or equal to zero.")
     when = _iso_date(doc.get("Date"))
     if doc["Status"] == "AUTHORISED" and when is not None:
