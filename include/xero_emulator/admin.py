@@ -1,5 +1,9 @@
 """The admin API under `/_emulator` (not a Xero path): reset, seed, inspect stored objects, the request log,
-limits, faults, the clock, and a bookkeeper's actions in Xero (payments, allocations, enabling a currency)."""
+limits, paging, faults, the clock, and a bookkeeper's actions in Xero (payments, allocations, enabling a
+currency, lock dates, approving, voiding, deleting or retyping a document, archiving or restoring a contact).
+
+A bookkeeper's actions go through the same rules as the API (lock dates, the payments lock, unique names), as
+Xero's web app applies them; they are made as "typed by a person", so `createdByMyApp` never returns them."""
 
 from __future__ import annotations
 
@@ -11,9 +15,12 @@ from urllib.parse import parse_qs
 
 from include.xero_emulator import contacts_api, documents_api, settings_api
 from include.xero_emulator.config import Limits
-from include.xero_emulator.documents_api import CREDIT_NOTES, INVOICES
+from include.xero_emulator.context import MAX_PAGE_SIZE
+from include.xero_emulator.documents_api import CREDIT_NOTES, INVOICES, DocKind
 from include.xero_emulator.errors import HttpError, Invalid
 from include.xero_emulator.faults import Fault
+from include.xero_emulator.lockdates import KEYS as LOCK_DATE_KEYS
+from include.xero_emulator.lockdates import parse_lock_date
 from include.xero_emulator.wire import dumps
 
 if TYPE_CHECKING:
@@ -22,6 +29,10 @@ if TYPE_CHECKING:
 ADMIN_CLIENT = "emulator-admin"
 _KINDS = {"contacts": "contact", "invoices": "invoice", "creditnotes": "creditnote", "accounts": "account",
           "currencies": "currency", "taxrates": "taxrate"}
+_DOC_KINDS = {"invoices": INVOICES, "creditnotes": CREDIT_NOTES}
+# A bookkeeper's one-click status changes in Xero's web app.
+_DOC_ACTIONS = {"approve": "AUTHORISED", "void": "VOIDED", "delete": "DELETED"}
+_CONTACT_ACTIONS = {"archive": "ARCHIVED", "restore": "ACTIVE"}
 
 
 class Admin:
@@ -37,11 +48,19 @@ class Admin:
             ("POST", re.compile(rf"/_emulator/tenants/{t}/allocations"), self.allocation),
             ("POST", re.compile(rf"/_emulator/tenants/{t}/currencies"), self.enable_currency),
             ("PATCH", re.compile(rf"/_emulator/tenants/{t}/organisation"), self.patch_organisation),
+            ("POST", re.compile(rf"/_emulator/tenants/{t}/(?P<kind>invoices|creditnotes)/(?P<ref>[^/]+)/"
+                                rf"(?P<action>approve|void|delete)", re.IGNORECASE), self.document_action),
+            ("PATCH", re.compile(rf"/_emulator/tenants/{t}/(?P<kind>invoices|creditnotes)/(?P<ref>[^/]+)",
+                                 re.IGNORECASE), self.edit_document),
+            ("POST", re.compile(rf"/_emulator/tenants/{t}/contacts/(?P<ref>[^/]+)/(?P<action>archive|restore)",
+                                re.IGNORECASE), self.contact_action),
             ("GET", re.compile(rf"/_emulator/tenants/{t}/(?P<kind>\w+)"), self.objects),
             ("GET", re.compile(r"/_emulator/requests"), self.requests),
             ("DELETE", re.compile(r"/_emulator/requests"), self.clear_requests),
             ("GET", re.compile(r"/_emulator/limits"), self.get_limits),
             ("PUT", re.compile(r"/_emulator/limits"), self.set_limits),
+            ("GET", re.compile(r"/_emulator/paging"), self.get_paging),
+            ("PUT", re.compile(r"/_emulator/paging"), self.set_paging),
             ("GET", re.compile(r"/_emulator/faults"), self.get_faults),
             ("POST", re.compile(r"/_emulator/faults"), self.add_fault),
             ("DELETE", re.compile(r"/_emulator/faults(?:/(?P<fault_id>\d+))?"), self.remove_faults),
@@ -140,10 +159,41 @@ class Admin:
         return currency
 
     def patch_organisation(self, tenant: str, data: dict, **_: Any) -> dict:
+        """Organisation settings; `PeriodLockDate`/`EndOfYearLockDate` as `YYYY-MM-DD`, or null to unlock."""
         tid = self._tenant(tenant)
         org = {**self.emu.store.tenant(tid).organisation, **data}
+        for key in LOCK_DATE_KEYS:
+            if key in data:
+                org[key] = parse_lock_date(data[key])
+                if org[key] is None:
+                    del org[key]
         self.emu.store.put(tid, "organisation", "org", org)
         return org
+
+    def document_action(self, tenant: str, kind: str, ref: str, action: str, **_: Any) -> dict:
+        """Approve, void or delete a document as a bookkeeper does in Xero."""
+        return self._change_document(tenant, _DOC_KINDS[kind.lower()], ref, {"Status": _DOC_ACTIONS[action.lower()]})
+
+    def edit_document(self, tenant: str, kind: str, ref: str, data: dict, **_: Any) -> dict:
+        """A bookkeeper's typed change of a document (its lines, date, reference…), a partial update."""
+        return self._change_document(tenant, _DOC_KINDS[kind.lower()], ref, data)
+
+    def _change_document(self, tenant: str, kind: DocKind, ref: str, change: dict) -> dict:
+        tid = self._tenant(tenant)
+        call = self.emu.call_for(tid, ADMIN_CLIENT, query={"unitdp": "4"})
+        if documents_api.find_document(call, kind, ref) is None:
+            raise HttpError(404, f"no {kind.noun.lower()} {ref}")
+        return self._apply(lambda c, item: documents_api.upsert_document(c, kind, item, path_id=ref), call, change)
+
+    def contact_action(self, tenant: str, ref: str, action: str, **_: Any) -> dict:
+        """Archive or restore a contact as a bookkeeper does in Xero (a restore whose name an active contact
+        now holds is refused with Xero's name message)."""
+        tid = self._tenant(tenant)
+        call = self.emu.call_for(tid, ADMIN_CLIENT)
+        if contacts_api.find_contact(call, {"ContactID": ref}) is None:
+            raise HttpError(404, f"no contact {ref}")
+        return self._apply(lambda c, item: contacts_api.upsert_contact(c, item, path_id=ref), call,
+                           {"ContactStatus": _CONTACT_ACTIONS[action.lower()]})
 
     def payment(self, tenant: str, data: dict, **_: Any) -> dict:
         tid = self._tenant(tenant)
@@ -183,11 +233,24 @@ class Admin:
         self.emu.limiter.reset()
         return limits.as_dict()
 
+    def get_paging(self, **_: Any) -> dict:
+        return {"max_page_size": self.emu.max_page_size}
+
+    def set_paging(self, data: dict, **_: Any) -> dict:
+        """Serve at most `max_page_size` records a page whatever pageSize asks (null: Xero's 1000), so a test can
+        prove a client pages by `pagination` rather than stopping at the first short page."""
+        size = data.get("max_page_size")
+        size = MAX_PAGE_SIZE if size is None else int(size)
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise ValueError(f"max_page_size must be between 1 and {MAX_PAGE_SIZE}")
+        self.emu.max_page_size = size
+        return self.get_paging()
+
     def get_faults(self, **_: Any) -> dict:
         return {"faults": [f.as_dict() for f in self.emu.faults.active]}
 
     def add_fault(self, data: dict, **_: Any) -> dict:
-        allowed = {"kind", "tenant_id", "method", "path", "status", "ms", "times"}
+        allowed = {"kind", "tenant_id", "method", "path", "status", "ms", "times", "text", "exception", "message"}
         fault = self.emu.faults.add(Fault(**{k: v for k, v in data.items() if k in allowed}))
         return fault.as_dict()
 

@@ -13,7 +13,7 @@ import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -21,7 +21,7 @@ from include.xero_emulator import contacts_api, documents_api, settings_api
 from include.xero_emulator.admin import Admin
 from include.xero_emulator.clock import Clock
 from include.xero_emulator.config import EmulatorConfig
-from include.xero_emulator.context import Call
+from include.xero_emulator.context import MAX_PAGE_SIZE, Call
 from include.xero_emulator.documents_api import CREDIT_NOTES, INVOICES
 from include.xero_emulator.errors import HttpError, not_found
 from include.xero_emulator.faults import Faults
@@ -34,6 +34,12 @@ from include.xero_emulator.store import Store
 from include.xero_emulator.wire import dumps, ms_datetime
 
 API_PREFIX = "/api.xro/2.0"
+# Xero answers 404 "The resource you're looking for cannot be found" once a URL is longer than 2,091 characters
+# (Xero-NetStandard#471: "a total URL length of >2091"; 52 GUIDs in `IDs` work and 53 do not, xero-node#404 and
+# Xero-OpenAPI#534, which this limit reproduces with xero-python's %2C commas). Measured as the URL would be on
+# api.xero.com, whichever host serves the emulator.
+XERO_API_ORIGIN = "https://api.xero.com"
+MAX_URL_LENGTH = 2091
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
@@ -90,6 +96,25 @@ _COLLECTIONS = ("Contacts", "Invoices", "CreditNotes", "Allocations", "Accounts"
 
 
 @dataclass
+class ApiRequest:
+    """One Accounting API request on its way through idempotency, faults and its handler."""
+
+    method: str
+    sub_path: str
+    raw_query: str
+    headers: dict[str, str]
+    body: bytes
+    client_id: str
+    tenant_id: str
+    entry: Entry
+    route: Route = field(init=False)
+    params: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.route, self.params = _route(self.method, self.sub_path)
+
+
+@dataclass
 class Response:
     status: int
     body: bytes
@@ -125,6 +150,7 @@ class Emulator:
         self.idempotency = IdempotencyCache(self.clock, config.idempotency_seconds)
         self.faults = Faults()
         self.log = RequestLog()
+        self.max_page_size = MAX_PAGE_SIZE
         self.admin = Admin(self)
 
     def reset(self) -> None:
@@ -137,10 +163,12 @@ class Emulator:
         self.idempotency.clear()
         self.faults.remove()
         self.log.clear()
+        self.max_page_size = MAX_PAGE_SIZE
 
     def call_for(self, tenant_id: str, client_id: str, query: dict[str, str] | None = None,
                  headers: dict[str, str] | None = None, body: Any = None) -> Call:
-        return Call(self.store, self.clock, self.store.tenant(tenant_id), client_id, query or {}, headers or {}, body)
+        return Call(self.store, self.clock, self.store.tenant(tenant_id), client_id, query or {}, headers or {}, body,
+                    max_page_size=self.max_page_size)
 
     # -- ASGI ------------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -168,6 +196,7 @@ class Emulator:
         drop = False
         try:
             if lower.startswith(API_PREFIX.lower()):
+                _refuse_long_url(scope.get("raw_path") or path.encode(), raw_query)
                 response, drop = await self._accounting(method, path[len(API_PREFIX):], raw_query, headers, body,
                                                         entry)
             else:
@@ -264,65 +293,93 @@ class Emulator:
             if latency:
                 entry.fault = "latency"
                 await asyncio.sleep(latency.ms / 1000)
-            error = self.faults.take("error", tenant_id, method, sub_path)
-            if error:
-                entry.fault = f"error {error.status}"
-                text = ("An error occurred in Xero. Check the API Status page http://status.developer.xero.com "
-                        "for current service status." if error.status == 500
-                        else "The Xero API is temporarily unavailable")
-                return Response(error.status, text.encode(), "text/plain; charset=utf-8", rate_headers), False
-            response = self._dispatch(method, sub_path, raw_query, headers, body, access, tenant_id, entry)
+            request = ApiRequest(method, sub_path, raw_query, headers, body, access.client_id, tenant_id, entry)
+            self.oauth.require_scope(access, request.route.family, request.route.write)
+            response = self._dispatch(request)
             response.headers.update(rate_headers)
             drop = self.faults.take("drop_after_commit", tenant_id, method, sub_path) is not None
             return response, drop
         finally:
             self.limiter.release(tenant_id)
 
-    def _dispatch(self, method: str, sub_path: str, raw_query: str, headers: dict[str, str], body: bytes,
-                  access: Any, tenant_id: str, entry: Entry) -> Response:
-        route, params = self._route(method, sub_path)
-        self.oauth.require_scope(access, route.family, route.write)
-        key = headers.get("idempotency-key") if method in {"POST", "PUT", "PATCH"} else None
-        fingerprint = IdempotencyCache.fingerprint(method, sub_path, raw_query, body)
-        if key:
-            cached = self.idempotency.lookup(access.client_id, key, fingerprint)
-            if cached is not None:
-                entry.replayed = True
-                return Response(cached.status, cached.body, cached.content_type, {})
-        if len(body) > self.config.max_request_bytes:
+    def _dispatch(self, req: ApiRequest) -> Response:
+        """The size check, then the Idempotency-Key: a replay within the retention window returns the first
+        answer byte for byte, whatever it was. Xero caches errors too ("If an idempotent request errors out
+        internally, the error will be cached and returned when the request is re-run even if the internal error
+        is resolved", shared notes §6), so injected 5xx and refusals are remembered like any answer."""
+        if len(req.body) > self.config.max_request_bytes:     # bytes on the wire, not characters
             raise HttpError(413, "The request exceeds the maximum size of 3.5MB.")
-        parsed = None
-        if body:
-            try:
-                parsed = json.loads(body)
-            except ValueError as exc:
-                raise HttpError(400, {"ErrorNumber": 14, "Type": "PostDataInvalidException",
-                                      "Message": "The request body is not valid JSON"}) from exc
-        entry.elements = _element_count(parsed)
-        query = {k.lower(): v[0] for k, v in parse_qs(raw_query, keep_blank_values=True).items()}
-        call = Call(self.store, self.clock, self.store.tenant(tenant_id), access.client_id, query, headers, parsed)
+        key = req.headers.get("idempotency-key") if req.method in {"POST", "PUT", "PATCH"} else None
+        fingerprint = IdempotencyCache.fingerprint(req.method, req.sub_path, req.raw_query, req.body)
+        if key:
+            cached = self.idempotency.lookup(req.client_id, key, fingerprint)
+            if cached is not None:
+                req.entry.replayed = True
+                return Response(cached.status, cached.body, cached.content_type, dict(cached.headers))
+        response = self._process(req)
+        if key:
+            self.idempotency.remember(req.client_id, key, CachedResponse(
+                fingerprint, self.clock.now(), response.status, response.body, response.content_type,
+                dict(response.headers)))
+        return response
+
+    def _process(self, req: ApiRequest) -> Response:
+        """Run the request, or the fault standing in for Xero's processing of it."""
+        fault = self._processing_fault(req)
+        if fault is not None:
+            return fault
         try:
-            result = route.handler(call, **params)
+            parsed = json.loads(req.body) if req.body else None
+        except ValueError:
+            return _error_response(HttpError(400, {"ErrorNumber": 14, "Type": "PostDataInvalidException",
+                                                   "Message": "The request body is not valid JSON"}))
+        req.entry.elements = _element_count(parsed)
+        query = {k.lower(): v[0] for k, v in parse_qs(req.raw_query, keep_blank_values=True).items()}
+        call = Call(self.store, self.clock, self.store.tenant(req.tenant_id), req.client_id, query, req.headers,
+                    parsed, max_page_size=self.max_page_size)
+        try:
+            result = req.route.handler(call, **req.params)
             correlation = str(uuid.uuid4())
             envelope = {"Id": correlation, "Status": "OK", "ProviderName": self.fixture["provider_name"],
                         "DateTimeUTC": ms_datetime(self.clock.now_ms(), offset=False), **result}
-            response = Response(200, dumps(envelope), "application/json; charset=utf-8",
-                                {"Xero-Correlation-Id": correlation})
+            return Response(200, dumps(envelope), "application/json; charset=utf-8",
+                            {"Xero-Correlation-Id": correlation})
         except HttpError as exc:
-            response = _error_response(exc)
+            return _error_response(exc)
         finally:
             self.store.commit()
-        if key:
-            self.idempotency.remember(access.client_id, key, CachedResponse(
-                fingerprint, self.clock.now(), response.status, response.body, response.content_type))
-        return response
 
-    @staticmethod
-    def _route(method: str, sub_path: str) -> tuple[Route, dict[str, str]]:
-        for route in ROUTES:
-            m = route.pattern.match(sub_path)
-            if m and route.method == method:
-                return route, m.groupdict()
+    def _processing_fault(self, req: ApiRequest) -> Response | None:
+        """An injected internal error (500/502/503/504) or a write refused as a whole (`reject`)."""
+        error = self.faults.take("error", req.tenant_id, req.method, req.sub_path)
+        if error:
+            req.entry.fault = f"error {error.status}"
+            text = ("An error occurred in Xero. Check the API Status page http://status.developer.xero.com "
+                    "for current service status." if error.status == 500
+                    else "The Xero API is temporarily unavailable")
+            return Response(error.status, text.encode(), "text/plain; charset=utf-8", {})
+        if not req.route.write:
+            return None
+        reject = self.faults.take("reject", req.tenant_id, req.method, req.sub_path,
+                                  req.body.decode("utf-8", "replace"))
+        if reject:
+            req.entry.fault = "reject"
+            return _error_response(HttpError(400, reject.rejection()))
+        return None
+
+
+def _route(method: str, sub_path: str) -> tuple[Route, dict[str, str]]:
+    for route in ROUTES:
+        m = route.pattern.match(sub_path)
+        if m and route.method == method:
+            return route, m.groupdict()
+    raise not_found()
+
+
+def _refuse_long_url(raw_path: bytes, raw_query: str) -> None:
+    """Xero's 404 for a URL over its length limit (see MAX_URL_LENGTH), checked on the URL as sent."""
+    length = len(XERO_API_ORIGIN) + len(raw_path) + (1 + len(raw_query) if raw_query else 0)
+    if length > MAX_URL_LENGTH:
         raise not_found()
 
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import copy
+import functools
 import re
+from collections.abc import Callable
 from decimal import Decimal
 
-from include.xero_emulator.context import Call, order_rows, paginate, run_batch, select
+from include.xero_emulator.context import Call, ListQuery, order_rows, paginate, run_batch, select
 from include.xero_emulator.errors import Invalid, not_found
+from include.xero_emulator.indexes import candidates, intersect
+from include.xero_emulator.store import Tenant
+from include.xero_emulator.where import AnyOf, Eq
 from include.xero_emulator.wire import money, ms_datetime
 
 WRITABLE = ("ContactNumber", "AccountNumber", "ContactStatus", "Name", "FirstName", "LastName", "CompanyNumber",
@@ -18,6 +23,7 @@ WRITABLE = ("ContactNumber", "AccountNumber", "ContactStatus", "Name", "FirstNam
 SUMMARY_FIELDS = ("ContactID", "ContactNumber", "AccountNumber", "ContactStatus", "Name", "FirstName",
                   "LastName", "EmailAddress", "IsSupplier", "IsCustomer", "DefaultCurrency", "UpdatedDateUTC",
                   "CompanyNumber", "TaxNumber")
+_SEARCHED = ("Name", "FirstName", "LastName", "ContactNumber", "EmailAddress")   # searchTerm (spec)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LIMITS = {"Name": 255, "AccountNumber": 50, "ContactNumber": 50, "FirstName": 255, "LastName": 255,
            "EmailAddress": 255, "TaxNumber": 50, "CompanyNumber": 50}
@@ -120,12 +126,10 @@ def balances(call: Call, contact_id: str) -> dict:
     today = call.clock.today().isoformat()
     sums = {side: {"Outstanding": Decimal(0), "Overdue": Decimal(0)}
             for side in ("AccountsReceivable", "AccountsPayable")}
-    for doc_id in tenant.docs_by_contact.get(contact_id, ()):
-        doc = tenant.invoices.get(doc_id)
-        sign = 1
-        if doc is None:
-            doc, sign = tenant.credit_notes.get(doc_id), -1
-        if doc is None or doc["Status"] != "AUTHORISED":
+    owned = [(tenant.invoices[i], 1) for i in tenant.documents["invoice"].with_contact(contact_id)]
+    owned += [(tenant.credit_notes[i], -1) for i in tenant.documents["creditnote"].with_contact(contact_id)]
+    for doc, sign in owned:
+        if doc["Status"] != "AUTHORISED":
             continue
         side = "AccountsReceivable" if doc["Type"] in {"ACCREC", "ACCRECCREDIT"} else "AccountsPayable"
         amount = Decimal(str(doc["AmountDue"] if sign == 1 else doc["RemainingCredit"])) * sign
@@ -169,28 +173,44 @@ def update_contact(call: Call, contact_id: str) -> dict:
 
 
 def get_contacts(call: Call) -> dict:
+    """GET /Contacts. `IDs` and `where` look-ups on ContactID, AccountNumber or ContactNumber come from the
+    contact indexes; everything else scans. Balances are not served here: Xero documents them on a contact,
+    not on lists (shared notes §2.7), so a client must not rely on them in a list."""
     tenant = call.tenant
-    ids = call.csv("IDs")
+    query = ListQuery.of(call)
+    ids = {i.lower() for i in call.csv("IDs") or []}
+    id_plan = AnyOf(tuple(Eq("contactid", i) for i in sorted(ids))) if ids else None
+    lookup = functools.partial(_contact_lookup, tenant)
+    narrowed = intersect([candidates(id_plan, lookup),
+                          candidates(query.where.plan if query.where else None, lookup)])
+    pool = tenant.contacts.values() if narrowed is None else [tenant.contacts[i] for i in narrowed]
+    checks: list[Callable[[dict], bool]] = []
     if ids:
-        pool = [tenant.contacts[i.lower()] for i in ids if i.lower() in tenant.contacts]
-    else:
-        pool = list(tenant.contacts.values())
+        checks.append(lambda c: c["ContactID"] in ids)
     if not call.flag("includeArchived"):
-        pool = [c for c in pool if c.get("ContactStatus") != "ARCHIVED"]
+        checks.append(lambda c: c.get("ContactStatus") != "ARCHIVED")
     term = (call.query.get("searchterm") or "").strip().lower()
     if term:
-        pool = [c for c in pool if any(term in str(c.get(k) or "").lower()
-                                       for k in ("Name", "FirstName", "LastName", "ContactNumber",
-                                                 "EmailAddress"))]
-    rows = order_rows(call, select(call, pool), "Name ASC")
+        checks.append(lambda c: any(term in str(c.get(k) or "").lower() for k in _SEARCHED))
+    rows = order_rows(call, select(call, pool, query=query, extra=lambda c: all(f(c) for f in checks)), "Name ASC")
     rows, pagination = paginate(call, rows)
     summary = call.flag("summaryOnly")
-    # Paged responses carry full contacts; the emulator includes Balances there too (docs/EMULATOR.md).
-    full = pagination is not None and not summary
-    body: dict = {"Contacts": [render_contact(call, c, summary=summary, with_balances=full) for c in rows]}
+    body: dict = {"Contacts": [render_contact(call, c, summary=summary) for c in rows]}
     if pagination:
         body = {"pagination": pagination, **body}
     return body
+
+
+def _contact_lookup(tenant: Tenant, field: str, value: str) -> set[str] | None:
+    """Contacts with `field` equal to `value`: ContactID, AccountNumber (unique, archived included) and
+    ContactNumber are indexed; other fields scan."""
+    if field == "contactid":
+        return {value} if value in tenant.contacts else set()
+    index = {"accountnumber": tenant.contact_by_account_number, "contactnumber": tenant.contact_by_number}.get(field)
+    if index is None:
+        return None
+    found = index.get(value)
+    return {found} if found else set()
 
 
 def get_contact(call: Call, contact_id: str) -> dict:

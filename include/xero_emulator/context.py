@@ -11,8 +11,13 @@ from typing import Any
 from include.xero_emulator.clock import Clock
 from include.xero_emulator.errors import HttpError, Invalid, validation_exception
 from include.xero_emulator.store import Store, Tenant
-from include.xero_emulator.where import compile_where
-from include.xero_emulator.wire import ZERO_GUID
+from include.xero_emulator.where import Where, parse_where
+from include.xero_emulator.wire import ZERO_GUID, parse_if_modified_since
+
+# Paging (shared notes §4.3): "The default page size is 100, with a maximum of 1000 and a minimum of 1"
+# (Xero's paging docs as quoted by third parties [C-DONAT], [P-CDATA]).
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
 
 
 @dataclass
@@ -24,6 +29,8 @@ class Call:
     query: dict[str, str]         # keys lower-cased: Xero treats parameter names case-insensitively
     headers: dict[str, str]       # keys lower-cased
     body: Any
+    max_page_size: int = MAX_PAGE_SIZE   # lowered through the admin API to test a client's paging
+    examined: int = 0                    # rows a list filter looked at (how tests prove an index was used)
 
     def flag(self, name: str, default: bool = False) -> bool:
         value = self.query.get(name.lower())
@@ -90,22 +97,39 @@ def run_batch(call: Call, items: list[dict], process: Callable[[dict], dict],
     return results
 
 
-def select(call: Call, objects: Iterable[dict], *, where_ok: bool = True,
-           modified_key: str = "UpdatedDateUTC") -> list[dict]:
-    """Apply `where` and `If-Modified-Since` (shared by every list endpoint)."""
-    from include.xero_emulator.wire import parse_if_modified_since
+@dataclass(frozen=True)
+class ListQuery:
+    """A list call's `where` filter and If-Modified-Since, parsed once: the endpoint narrows its candidates with
+    them (indexes) and `select` then applies them to each candidate."""
 
-    rows = list(objects)
-    if where_ok and call.query.get("where"):
-        predicate = compile_where(call.query["where"])
-        rows = [o for o in rows if predicate(o)]
-    since = call.headers.get("if-modified-since")
-    if since:
+    where: Where | None
+    since_ms: int | None
+
+    @classmethod
+    def of(cls, call: Call) -> ListQuery:
+        where = parse_where(call.query["where"]) if call.query.get("where") else None
+        since = call.headers.get("if-modified-since")
         try:
-            since_ms = parse_if_modified_since(since)
+            since_ms = parse_if_modified_since(since) if since else None
         except (ValueError, TypeError) as exc:
             raise HttpError(400, "The If-Modified-Since header cannot be parsed.") from exc
-        rows = [o for o in rows if o.get(modified_key, 0) > since_ms]
+        return cls(where, since_ms)
+
+
+def select(call: Call, objects: Iterable[dict], *, query: ListQuery | None = None,
+           extra: Callable[[dict], bool] | None = None, modified_key: str = "UpdatedDateUTC") -> list[dict]:
+    """The objects that pass `where`, `If-Modified-Since` and an endpoint's own filter (every list endpoint),
+    counting each one examined."""
+    query = query or ListQuery.of(call)
+    checks = [c for c in (query.where.predicate if query.where else None, extra) if c is not None]
+    if query.since_ms is not None:
+        since = query.since_ms
+        checks.append(lambda o: o.get(modified_key, 0) > since)
+    rows = []
+    for obj in objects:
+        call.examined += 1
+        if all(check(obj) for check in checks):
+            rows.append(obj)
     return rows
 
 
@@ -129,12 +153,14 @@ def _sort_key(value: Any) -> tuple:
 
 
 def paginate(call: Call, rows: list[dict]) -> tuple[list[dict], dict | None]:
-    """`page` (1-based) with `pageSize` (default 100, at most 1000); without `page` everything, no paging."""
+    """`page` (1-based) with `pageSize` (default 100, at most 1000, or the lower cap the admin API set); without
+    `page` everything, no paging. `pagination` reports the size actually served, so a client that reads
+    pageCount/itemCount pages to the end while one that stops at a short page does not."""
     page = call.int_param("page")
     if page is None:
         return rows, None
-    size = call.int_param("pageSize") or 100
-    size = max(1, min(size, 1000))
+    size = call.int_param("pageSize") or DEFAULT_PAGE_SIZE
+    size = max(1, min(size, MAX_PAGE_SIZE, call.max_page_size))
     page = max(page, 1)
     count = len(rows)
     chunk = rows[(page - 1) * size: page * size]

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from include.xero_emulator.contacts_api import _blank_contact, find_contact
-from include.xero_emulator.context import Call, order_rows, paginate, run_batch, select
+from include.xero_emulator.context import Call, ListQuery, order_rows, paginate, run_batch, select
 from include.xero_emulator.errors import HttpError, Invalid, not_found
+from include.xero_emulator.indexes import candidates, intersect
+from include.xero_emulator.lockdates import dating_errors, editing_errors
 from include.xero_emulator.settings_api import TAX_FLAG_OF_CLASS, account_class
+from include.xero_emulator.where import AnyOf, Eq
 from include.xero_emulator.wire import (
+    ZERO_GUID,
     BadDate,
     dec,
     money,
@@ -66,7 +71,7 @@ def locked_by_money(doc: dict) -> bool:
 
 
 # -- status rules ----------------------------------------------------------------------------------------
-def _check_transition(kind: DocKind, existing: dict, item: dict) -> None:
+def _check_transition(call: Call, kind: DocKind, existing: dict, item: dict) -> None:
     current = existing["Status"]
     wanted = item.get("Status", current)
     changes_content = any(k in item and k not in {"Status", kind.id_key} for k in WRITABLE)
@@ -82,6 +87,9 @@ def _check_transition(kind: DocKind, existing: dict, item: dict) -> None:
         if wanted != current or changes_content:
             raise Invalid("This document cannot be edited as it has a payment or credit note allocated to it.")
         return
+    locked = editing_errors(call.tenant.organisation, existing)
+    if locked:
+        raise Invalid(*locked)
     if current == "AUTHORISED" and wanted in {"DRAFT", "SUBMITTED", "DELETED"}:
         raise Invalid(f"{kind.noun} not of valid status for modification")
     if current in {"DRAFT", "SUBMITTED"} and wanted == "VOIDED":
@@ -116,6 +124,7 @@ def _line(call: Call, kind: DocKind, doc: dict, line: dict, old_lines: dict[str,
     if unit is None:
         unit = money(given_amount / qty, call.unitdp) if given_amount is not None and qty else Decimal(0)
     gross = qty * unit
+    errors.extend(_sign_errors(qty, gross, discount_amount))
     if rate:
         if rate < 0 or rate > 100:
             errors.append(f"The discount rate '{rate}' is invalid. Discount must not be greater than the line total.")
@@ -174,6 +183,20 @@ def _line(call: Call, kind: DocKind, doc: dict, line: dict, old_lines: dict[str,
     return {k: v for k, v in out.items() if v is not None}
 
 
+def _sign_errors(qty: Decimal, gross: Decimal, discount_amount: Decimal | None) -> list[str]:
+    """A negative price is how Xero takes a discount or loyalty line ("a positive quantity and negative unit
+    amount", WorkGuru's Xero error guide); a negative quantity is refused with Xero's message quoted there. A
+    DiscountAmount on a negative line is refused even when it is 0 (Xero-OpenAPI#429: "The discount rate '0.00'
+    is invalid. Discount must not be greater than the line total."), while DiscountRate 0 is accepted."""
+    errors = []
+    if qty < 0:
+        errors.append(f"The quantity value '{qty:.4f}' is invalid. Quantity must not be less than zero.")
+    if gross < 0 and discount_amount is not None:
+        rate = money(discount_amount / -gross * 100)
+        errors.append(f"The discount rate '{rate:.2f}' is invalid. Discount must not be greater than the line total.")
+    return errors
+
+
 def _totals(doc: dict) -> None:
     lines = doc["LineItems"]
     tax = sum((_d(li["TaxAmount"]) for li in lines), Decimal(0))
@@ -206,8 +229,9 @@ def _resolve_contact(call: Call, ref: object, doc_type: str) -> dict:
         contact["Name"] = str(ref["Name"]).strip()
         contact["UpdatedDateUTC"] = call.clock.now_ms()
     if contact.get("ContactStatus") == "ARCHIVED":
-        raise Invalid(f"The contact '{contact['Name']}' is archived. Documents cannot be created or updated "
-                      "for an archived contact.")
+        # Xero's words as an integrator's troubleshooting page quotes them ([P-RETAILEXPRESS]).
+        raise Invalid("The contact with the specified contact details has been archived. The contact must be "
+                      "un-archived before creating new invoices or credit notes")
     return contact
 
 
@@ -248,7 +272,7 @@ def upsert_document(call: Call, kind: DocKind, item: dict, *, path_id: str | Non
                     match_number: bool = False) -> dict:
     existing = _find_existing(call, kind, item, path_id, match_number)
     if existing is not None:
-        _check_transition(kind, existing, item)
+        _check_transition(call, kind, existing, item)
         doc = copy.deepcopy(existing)
         if set(item) - {"Status", kind.id_key, kind.number_key, "Type"} == set() and "Status" in item:
             doc["Status"] = item["Status"]        # a bare status change (delete, void, approve)
@@ -332,6 +356,8 @@ def _commit(call: Call, kind: DocKind, existing: dict | None, doc: dict, *, full
         doc["LineItems"] = new_lines
         if doc["Status"] in {"SUBMITTED", "AUTHORISED"} and not lines_in:
             errors.append("One or more line items must be specified")
+    _totals(doc)
+    errors.extend(_posting_errors(tenant.organisation, doc, lines_refused=bool(errors)))
     if errors:
         raise Invalid(*dict.fromkeys(errors))
     if existing is None and doc["Type"] == kind.numbered_type and not doc.get(kind.number_key):
@@ -342,12 +368,36 @@ def _commit(call: Call, kind: DocKind, existing: dict | None, doc: dict, *, full
     doc.setdefault(kind.number_key, "")
     assert contact is not None
     doc["Contact"] = {"ContactID": contact["ContactID"]}
-    _totals(doc)
     doc["UpdatedDateUTC"] = call.clock.now_ms()
     _mark_contact_role(call, contact, doc["Type"])
-    tenant.index_document(existing, doc, kind.id_key, kind.number_key)
-    call.store.put(tenant.tenant_id, kind.store_kind, doc[kind.id_key], doc)
+    _save(call, kind, existing, doc)
     return render_document(call, kind, doc, written=True)
+
+
+def _posting_errors(org: dict, doc: dict, *, lines_refused: bool) -> list[str]:
+    """A negative total is refused ("The Total for this document must be greater than or equal to zero.",
+    Neto's list of Xero API errors; a single line may be negative), judged only when every line was taken, as
+    a total over some of the lines would mislead; approving inside a locked period is refused too."""
+    errors = []
+    if not lines_refused and _d(doc["Total"]) < 0:
+        errors.append("The Total for this document must be greater than or equal to zero.")
+    when = _iso_date(doc.get("Date"))
+    if doc["Status"] == "AUTHORISED" and when is not None:
+        errors.extend(dating_errors(org, when))
+    return errors
+
+
+def _iso_date(value: object) -> date | None:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _save(call: Call, kind: DocKind, existing: dict | None, doc: dict) -> None:
+    """Every document write goes through here, so the indexes can never miss one."""
+    call.tenant.index_document(kind.store_kind, existing, doc)
+    call.store.put(call.tenant.tenant_id, kind.store_kind, doc[kind.id_key], doc)
 
 
 # -- rendering -------------------------------------------------------------------------------------------
@@ -359,7 +409,18 @@ def _contact_summary(call: Call, contact_id: str) -> dict:
     return out
 
 
-def render_document(call: Call, kind: DocKind, doc: dict, *, lines: bool = True, written: bool = False) -> dict:
+_SUMMARY_OMITS = frozenset({"LineItems", "Payments", "CreditNotes", "Prepayments", "Overpayments", "Allocations"})
+
+
+def render_document(call: Call, kind: DocKind, doc: dict, *, lines: bool = True, written: bool = False,
+                    summary: bool = False) -> dict:
+    """A document as Xero returns it. `summary` (summaryOnly=true) leaves out the line items and the payment and
+    credit relations, Xero's "computation-heavy fields" (which ones exactly is an assumption, see docs)."""
+    out = _render_full(call, kind, doc, lines=lines, written=written)
+    return {k: v for k, v in out.items() if k not in _SUMMARY_OMITS} if summary else out
+
+
+def _render_full(call: Call, kind: DocKind, doc: dict, *, lines: bool, written: bool) -> dict:
     out = {k: v for k, v in doc.items() if k not in {"CreatedByApp", "Date", "DueDate", "ExpectedPaymentDate",
                                                      "PlannedPaymentDate", "UpdatedDateUTC", "FullyPaidOnDate"}}
     for key in ("Date", "DueDate", "ExpectedPaymentDate", "PlannedPaymentDate", "FullyPaidOnDate"):
@@ -432,56 +493,72 @@ def save_documents(call: Call, kind: DocKind, *, match_number: bool) -> dict:
 
 def update_document(call: Call, kind: DocKind, doc_id: str) -> dict:
     items = call.collection(kind.collection)
-    if _by_id_or_number(call, kind, doc_id) is None:
+    if find_document(call, kind, doc_id) is None:
         raise not_found()
     results = run_batch(call, items[:1], lambda i: upsert_document(call, kind, i, path_id=doc_id),
                         lambda i: echo_document(kind, i), kind.id_key, "HasErrors")
     return {kind.collection: results}
 
 
-def _by_id_or_number(call: Call, kind: DocKind, ref: str) -> dict | None:
+def find_document(call: Call, kind: DocKind, ref: str) -> dict | None:
+    """A document by ID or number, as Xero's `/Invoices/{InvoiceID or InvoiceNumber}` resolves it."""
     return kind.objects(call).get(ref.lower()) or _by_number(call, kind, ref)
 
 
 def get_document(call: Call, kind: DocKind, doc_id: str) -> dict:
-    doc = _by_id_or_number(call, kind, doc_id)
+    doc = find_document(call, kind, doc_id)
     if doc is None:
         raise not_found()
     return {kind.collection: [render_document(call, kind, doc)]}
 
 
 def list_documents(call: Call, kind: DocKind) -> dict:
-    tenant = call.tenant
+    """GET /Invoices and GET /CreditNotes. Candidates come from the indexes whenever a parameter or the `where`
+    filter allows (see indexes.py); every filter is then applied to each candidate."""
     docs = kind.objects(call)
-    ids = call.csv("IDs")
-    numbers = call.csv("InvoiceNumbers") if kind is INVOICES else None
-    if ids:
-        pool = [docs[i.lower()] for i in ids if i.lower() in docs]
-    elif numbers:
-        pool = [docs[d] for n in numbers for t in kind.types
-                if (d := tenant.doc_by_number.get((t, n.lower()))) and d in docs]
-    else:
-        pool = list(docs.values())
-    contact_ids = call.csv("ContactIDs")
-    if contact_ids:
-        wanted = {c.lower() for c in contact_ids}
-        pool = [d for d in pool if d["Contact"]["ContactID"] in wanted]
-    statuses = call.csv("Statuses")
-    if statuses:
-        pool = [d for d in pool if d["Status"] in {s.upper() for s in statuses}]
+    index = call.tenant.documents[kind.store_kind]
+    query = ListQuery.of(call)
+    params = _parameter_filters(call, kind)
+    narrowed = intersect([candidates(plan, index.lookup) for plan, _ in params]
+                         + [candidates(query.where.plan, index.lookup) if query.where else None,
+                            index.modified_after(query.since_ms) if query.since_ms is not None else None])
+    pool = docs.values() if narrowed is None else index.in_order(narrowed, docs)
+    checks = [check for _, check in params]
     if call.flag("createdByMyApp"):
-        pool = [d for d in pool if d.get("CreatedByApp") == call.client_id]
+        checks.append(lambda d: d.get("CreatedByApp") == call.client_id)
     term = (call.query.get("searchterm") or "").strip().lower()
     if term:
-        pool = [d for d in pool if term in (d.get(kind.number_key) or "").lower()
-                or term in (d.get("Reference") or "").lower()]
-    rows = order_rows(call, select(call, pool), None)
+        checks.append(lambda d: term in (d.get(kind.number_key) or "").lower()
+                      or term in (d.get("Reference") or "").lower())
+    rows = order_rows(call, select(call, pool, query=query, extra=lambda d: all(c(d) for c in checks)), None)
     rows, pagination = paginate(call, rows)
-    with_lines = pagination is not None or bool(ids) or bool(numbers)
-    body: dict = {kind.collection: [render_document(call, kind, d, lines=with_lines) for d in rows]}
+    summary = call.flag("summaryOnly")
+    # Line items come with paging or a look-up by ID/number, not in a plain list (shared notes §2.8).
+    by_reference = bool(call.csv("IDs")) or (kind is INVOICES and bool(call.csv("InvoiceNumbers")))
+    with_lines = not summary and (pagination is not None or by_reference)
+    body: dict = {kind.collection: [render_document(call, kind, d, lines=with_lines, summary=summary)
+                                    for d in rows]}
     if pagination:
         body = {"pagination": pagination, **body}
     return body
+
+
+def _parameter_filters(call: Call, kind: DocKind) -> list[tuple[AnyOf, Callable[[dict], bool]]]:
+    """`IDs`, `InvoiceNumbers`, `ContactIDs` and `Statuses`, each as an index plan and as a row check."""
+    fields: list[tuple[str | None, str, Callable[[dict], str]]] = [
+        ("IDs", kind.id_key.lower(), lambda d: d[kind.id_key]),
+        ("InvoiceNumbers" if kind is INVOICES else None, kind.number_key.lower(),
+         lambda d: d.get(kind.number_key) or ""),
+        ("ContactIDs", "contact.contactid", lambda d: d["Contact"]["ContactID"]),
+        ("Statuses", "status", lambda d: d["Status"]),
+    ]
+    out: list[tuple[AnyOf, Callable[[dict], bool]]] = []
+    for param, field, value_of in fields:
+        values = {v.lower() for v in (call.csv(param) if param else None) or []}
+        if values:
+            plan = AnyOf(tuple(Eq(field, v) for v in sorted(values)))
+            out.append((plan, lambda d, get=value_of, wanted=values: get(d).lower() in wanted))
+    return out
 
 
 def allocate_credit_note(call: Call, credit_id: str) -> dict:
@@ -520,6 +597,7 @@ def allocate_credit_note(call: Call, credit_id: str) -> dict:
             errors.append("The amount allocated exceeds the remaining credit on this credit note.")
         if amount > _d(invoice["AmountDue"]):
             errors.append("The amount allocated exceeds the amount outstanding on the invoice.")
+        errors.extend(dating_errors(call.tenant.organisation, when))
         if errors:
             raise Invalid(*errors)
         alloc = {"AllocationID": call.new_id(), "InvoiceID": invoice["InvoiceID"], "Amount": float(amount),
@@ -533,14 +611,31 @@ def allocate_credit_note(call: Call, credit_id: str) -> dict:
             _totals(doc)
             _settle_if_done(call, doc, when)
             doc["UpdatedDateUTC"] = call.clock.now_ms()
-            call.store.put(call.tenant.tenant_id, kind.store_kind, doc[kind.id_key], doc)
+            _save(call, kind, doc, doc)
         return {**render_allocation(call, credit, alloc), "StatusAttributeString": "OK"}
 
-    results = run_batch(call, items, allocate, lambda i: {"Amount": i.get("Amount"), "Invoice": i.get("Invoice")},
+    results = run_batch(call, items, allocate, lambda i: _echo_allocation(call, credit, i),
                         "AllocationID", "HasErrors")
     for r in results:
         r.pop("HasErrors", None)
     return {"Allocations": results}
+
+
+def _echo_allocation(call: Call, credit: dict, item: dict) -> dict:
+    """A refused allocation, shaped so xero-python's Allocation model can read it: Amount, Invoice and Date are
+    required there (a missing Date made the SDK raise ValueError instead of showing Xero's message). What Xero
+    echoes is not documented; the emulator returns what was sent, with today for an unusable date."""
+    ref = item.get("Invoice") if isinstance(item.get("Invoice"), dict) else {}
+    try:
+        amount = float(money(dec(item.get("Amount"), "0")))
+    except ValueError:
+        amount = 0.0
+    try:
+        when = parse_request_date(item["Date"]) if item.get("Date") else call.clock.today()
+    except BadDate:
+        when = call.clock.today()
+    return {"Amount": amount, "Date": ms_date(when), "Invoice": {"InvoiceID": str(ref.get("InvoiceID") or ZERO_GUID)},
+            "CreditNote": {"CreditNoteID": credit["CreditNoteID"]}, "IsDeleted": False}
 
 
 def _settle_if_done(call: Call, doc: dict, when: date) -> None:
@@ -561,11 +656,14 @@ def record_payment(call: Call, invoice_id: str, amount_text: object, when_text: 
     if amount <= 0 or amount > _d(invoice["AmountDue"]):
         raise HttpError(400, {"Message": "Payment amount exceeds the amount outstanding on this document"})
     when = parse_request_date(when_text) if when_text else call.clock.today()
+    locked = dating_errors(call.tenant.organisation, when)
+    if locked:
+        raise HttpError(400, {"Message": " ".join(locked)})
     payment = {"PaymentID": call.new_id(), "Date": when.isoformat(), "Amount": float(amount)}
     invoice["Payments"].append(payment)
     invoice["AmountPaid"] = float(money(_d(invoice["AmountPaid"]) + amount))
     _totals(invoice)
     _settle_if_done(call, invoice, when)
     invoice["UpdatedDateUTC"] = call.clock.now_ms()
-    call.store.put(call.tenant.tenant_id, "invoice", invoice["InvoiceID"], invoice)
+    _save(call, INVOICES, invoice, invoice)
     return {"Payment": payment, "Invoice": render_document(call, INVOICES, invoice)}

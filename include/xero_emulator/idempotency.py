@@ -1,10 +1,11 @@
-"""Idempotency-Key handling: a replay within the retention window returns the cached response without running
-the request again; the same key with another request is refused; keys over 128 characters are refused."""
+"""Idempotency-Key handling: a replay within the retention window returns the cached response (status, body
+and headers, byte for byte, errors included) without running the request again; the same key with another
+request is refused; keys over 128 characters are refused."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from include.xero_emulator.clock import Clock
 from include.xero_emulator.errors import HttpError
@@ -19,6 +20,7 @@ class CachedResponse:
     status: int
     body: bytes
     content_type: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class IdempotencyCache:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from include.xero_emulator.context import Call, order_rows, select
 from include.xero_emulator.errors import HttpError, Invalid, not_found, validation_exception
+from include.xero_emulator.lockdates import KEYS as LOCK_DATE_KEYS
 from include.xero_emulator.wire import ZERO_GUID, ms_date, ms_datetime
 
 ACCOUNT_TYPES = {"BANK", "CURRENT", "CURRLIAB", "DEPRECIATN", "DIRECTCOSTS", "EQUITY", "EXPENSE", "FIXED",
@@ -32,11 +35,11 @@ def account_class(account_type: str) -> str:
 
 # -- Organisation -----------------------------------------------------------------------------------------
 def get_organisations(call: Call) -> dict:
+    """The organisation; lock dates only when set ("Shown if set", spec), as MS-JSON dates, which is the one
+    form xero-python's `date[ms-format]` Organisation fields parse (shared notes §1.3)."""
     org = dict(call.tenant.organisation)
-    for key in ("PeriodLockDate", "EndOfYearLockDate"):
+    for key in LOCK_DATE_KEYS:
         if org.get(key):
-            from datetime import date
-
             org[key] = ms_date(date.fromisoformat(org[key]))
     org["CreatedDateUTC"] = ms_datetime(org.get("CreatedDateUTC", 0), offset=False)
     org.setdefault("Addresses", [])

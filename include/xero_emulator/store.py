@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from include.xero_emulator.indexes import DocumentIndex
 
 KINDS = ("organisation", "account", "taxrate", "currency", "contact", "invoice", "creditnote", "meta")
 AUTH_KINDS = ("grant", "refresh", "access", "code")
@@ -23,8 +24,10 @@ class Tenant:
     contact_by_name: dict[str, str] = field(default_factory=dict)            # lower-case active name
     contact_by_account_number: dict[str, str] = field(default_factory=dict)  # includes archived
     contact_by_number: dict[str, str] = field(default_factory=dict)          # ContactNumber
-    doc_by_number: dict[tuple[str, str], str] = field(default_factory=dict)  # (Type, number) -> id
-    docs_by_contact: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    doc_by_number: dict[tuple[str, str], str] = field(default_factory=dict)  # (Type, number) -> id, not DELETED
+    documents: dict[str, DocumentIndex] = field(default_factory=lambda: {
+        "invoice": DocumentIndex("InvoiceID", "InvoiceNumber"),
+        "creditnote": DocumentIndex("CreditNoteID", "CreditNoteNumber")})
 
     @property
     def organisation(self) -> dict:
@@ -88,24 +91,24 @@ class Tenant:
             if value and index.get(value) == old["ContactID"]:
                 del index[value]
 
-    def index_document(self, old: dict | None, new: dict, id_key: str, number_key: str) -> None:
+    def index_document(self, store_kind: str, old: dict | None, new: dict) -> None:
+        """Keep the numbering rule's index and the query indexes in step with a written document."""
+        index = self.documents[store_kind]
+        id_key, number_key = index.id_key, index.number_key
         if old and old.get(number_key):
             key = (old["Type"], old[number_key].lower())
             if self.doc_by_number.get(key) == old[id_key]:
                 del self.doc_by_number[key]
         if new.get(number_key) and new["Status"] != "DELETED":
             self.doc_by_number[(new["Type"], new[number_key].lower())] = new[id_key]
-        if old and old["Contact"]["ContactID"] != new["Contact"]["ContactID"]:
-            self.docs_by_contact[old["Contact"]["ContactID"]].discard(old[id_key])
-        self.docs_by_contact[new["Contact"]["ContactID"]].add(new[id_key])
+        index.put(new)
 
     def rebuild_indexes(self) -> None:
         for contact in self.contacts.values():
             self.index_contact(None, contact)
-        for inv in self.invoices.values():
-            self.index_document(None, inv, "InvoiceID", "InvoiceNumber")
-        for cn in self.credit_notes.values():
-            self.index_document(None, cn, "CreditNoteID", "CreditNoteNumber")
+        for store_kind in self.documents:
+            for doc in self.objects[store_kind].values():
+                self.index_document(store_kind, None, doc)
 
 
 class Store:

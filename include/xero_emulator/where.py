@@ -1,10 +1,16 @@
 """A small interpreter for Xero's `where` filter (`Name=="ABC" && Status!="DELETED"`, `Name.Contains("x")`,
-`Date >= DateTime(2024, 01, 01)`, `ContactID == GUID("…")`, `AND`/`OR`, `!`, `null`)."""
+`Date >= DateTime(2024, 01, 01)`, `ContactID == GUID("…")`, `AND`/`OR`, `!`, `null`).
+
+Besides the predicate, parsing yields a `Plan`: which equality look-ups any matching row must satisfy
+(`InvoiceNumber=="A" OR InvoiceNumber=="B"` → one of two numbers). A list endpoint answers the plan from its
+indexes, so the shapes clients use for look-ups cost O(hits) instead of a scan of every document; the predicate
+is still applied to those candidates, so the plan only has to be a superset, never exact."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -14,6 +20,47 @@ _TOKEN = re.compile(r"""\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<num>-?\d+(?:\.\d+)?
                     |(?P<ident>[A-Za-z_][A-Za-z0-9_]*))""", re.VERBOSE)
 DATE_FIELDS = {"Date", "DueDate", "FullyPaidOnDate", "ExpectedPaymentDate", "PlannedPaymentDate"}
 Predicate = Callable[[dict], bool]
+Operand = Callable[[dict], Any]
+
+
+@dataclass(frozen=True)
+class Eq:
+    """A matching row has `field` (a lower-case dotted path) equal to `value` (lower-case)."""
+
+    field: str
+    value: str
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """A matching row satisfies at least one of the plans (an OR)."""
+
+    parts: tuple[Plan, ...]
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """A matching row satisfies every plan (an AND); the narrowest answerable one is enough."""
+
+    parts: tuple[Plan, ...]
+
+
+Plan = Eq | AnyOf | AllOf | None      # None: nothing known, every row is a candidate
+
+
+@dataclass(frozen=True)
+class Where:
+    predicate: Predicate
+    plan: Plan
+
+
+@dataclass(frozen=True)
+class _Term:
+    """An operand with what the planner may know of it: a plain field path, or a literal value."""
+
+    fn: Operand
+    field: str | None = None
+    literal: str | None = None
 
 
 def _bad(where: str) -> HttpError:
@@ -47,32 +94,40 @@ class _Parser:
         self.i += 1
         return tok
 
-    def parse(self) -> Predicate:
-        pred = self.or_expr()
+    def parse(self) -> Where:
+        where = self.or_expr()
         if self.peek() is not None:
             raise _bad(self.text)
-        return pred
+        return where
 
-    def or_expr(self) -> Predicate:
+    def or_expr(self) -> Where:
         parts = [self.and_expr()]
         while (tok := self.peek()) and tok[1].upper() in {"||", "OR"}:
             self.take()
             parts.append(self.and_expr())
-        return parts[0] if len(parts) == 1 else (lambda o: any(p(o) for p in parts))
+        if len(parts) == 1:
+            return parts[0]
+        preds = [p.predicate for p in parts]
+        plan = None if any(p.plan is None for p in parts) else AnyOf(tuple(p.plan for p in parts))
+        return Where(lambda o: any(p(o) for p in preds), plan)
 
-    def and_expr(self) -> Predicate:
+    def and_expr(self) -> Where:
         parts = [self.unary()]
         while (tok := self.peek()) and tok[1].upper() in {"&&", "AND"}:
             self.take()
             parts.append(self.unary())
-        return parts[0] if len(parts) == 1 else (lambda o: all(p(o) for p in parts))
+        if len(parts) == 1:
+            return parts[0]
+        preds = [p.predicate for p in parts]
+        known = tuple(p.plan for p in parts if p.plan is not None)
+        return Where(lambda o: all(p(o) for p in preds), AllOf(known) if known else None)
 
-    def unary(self) -> Predicate:
+    def unary(self) -> Where:
         tok = self.peek()
         if tok and tok[1] in {"!"} or (tok and tok[1].upper() == "NOT"):
             self.take()
-            inner = self.unary()
-            return lambda o: not inner(o)
+            inner = self.unary().predicate
+            return Where(lambda o: not inner(o), None)
         if tok and tok[1] == "(":
             self.take("(")
             inner = self.or_expr()
@@ -80,46 +135,52 @@ class _Parser:
             return inner
         return self.comparison()
 
-    def comparison(self) -> Predicate:
+    def comparison(self) -> Where:
         left = self.operand()
         tok = self.peek()
         if tok and tok[1] in {"==", "!=", ">=", "<=", ">", "<", "="}:
             op = self.take()[1]
             right = self.operand()
-            return lambda o: _compare(op, left(o), right(o))
-        return lambda o: bool(left(o))
+            return Where(lambda o: _compare(op, left.fn(o), right.fn(o)), _equality_plan(op, left, right))
+        return Where(lambda o: bool(left.fn(o)), None)
 
-    def operand(self) -> Callable[[dict], Any]:
+    def operand(self) -> _Term:
         kind, value = self.take()
         if kind == "str":
             text = bytes(value[1:-1], "utf-8").decode("unicode_escape")
-            return lambda o: text
+            return _Term(lambda o: text, literal=text)
         if kind == "num":
             number = float(value)
-            return lambda o: number
+            return _Term(lambda o: number)
         if kind != "ident":
             raise _bad(self.text)
         upper = value.upper()
         if upper in {"TRUE", "FALSE"}:
-            return lambda o: upper == "TRUE"
+            return _Term(lambda o: upper == "TRUE")
         if upper == "NULL":
-            return lambda o: None
+            return _Term(lambda o: None)
         calls = self.peek() is not None and self.peek()[1] == "("
         if upper == "GUID" and calls:
             self.take("(")
             guid = self.take()[1].strip('"')
             self.take(")")
-            return lambda o: guid
+            return _Term(lambda o: guid, literal=guid)
         if upper in {"DATETIME", "DATE"} and calls:
-            self.take("(")
-            parts = [int(self.take()[1])]
-            while self.peek() and self.peek()[1] == ",":
-                self.take(",")
-                parts.append(int(self.take()[1]))
-            self.take(")")
-            moment = datetime(*parts, tzinfo=UTC) if len(parts) > 3 else date(*parts)
-            return lambda o: moment
-        path = [value]
+            return self.moment()
+        return self.path(value)
+
+    def moment(self) -> _Term:
+        self.take("(")
+        parts = [int(self.take()[1])]
+        while self.peek() and self.peek()[1] == ",":
+            self.take(",")
+            parts.append(int(self.take()[1]))
+        self.take(")")
+        moment = datetime(*parts, tzinfo=UTC) if len(parts) > 3 else date(*parts)
+        return _Term(lambda o: moment)
+
+    def path(self, first: str) -> _Term:
+        path = [first]
         method: tuple[str, Any] | None = None
         while self.peek() and self.peek()[1] == ".":
             self.take(".")
@@ -131,7 +192,18 @@ class _Parser:
                 method = (name.upper(), arg)
                 break
             path.append(name)
-        return _accessor(path, method)
+        field = ".".join(path).lower() if method is None else None
+        return _Term(_accessor(path, method), field=field)
+
+
+def _equality_plan(op: str, left: _Term, right: _Term) -> Plan:
+    """`Field == "text"` (either way round, GUID(…) included) is an equality an index can answer."""
+    if op not in {"==", "="}:
+        return None
+    for field_side, value_side in ((left, right), (right, left)):
+        if field_side.field and value_side.literal is not None:
+            return Eq(field_side.field, value_side.literal.lower())
+    return None
 
 
 def _resolve(obj: Any, path: list[str]) -> Any:
@@ -199,5 +271,10 @@ def _compare(op: str, a: Any, b: Any) -> bool:
         return False
 
 
-def compile_where(where: str) -> Predicate:
+def parse_where(where: str) -> Where:
+    """The predicate of a `where` filter and the index plan any matching row satisfies."""
     return _Parser(where).parse()
+
+
+def compile_where(where: str) -> Predicate:
+    return parse_where(where).predicate

@@ -1,16 +1,22 @@
 """The admin API and on-disk persistence of the emulator (a demo organisation survives a restart)."""
 
+import datetime as dt
 from pathlib import Path
 
 import httpx
 import pytest
-from xero_python.accounting import Contact, Contacts
+from xero_python.accounting import Contact, Contacts, Invoice, Invoices, LineItem
 
 from include.xero_emulator.config import EmulatorConfig, Limits
 from tests.support.emulator_server import running_emulator
 from tests.support.xero_sdk import NZ_TENANT, UK_TENANT, Sdk, authorization_code_tokens, sdk_for
 
 pytestmark = pytest.mark.integration
+
+
+def _draft(number: str) -> dict:
+    return {"Type": "ACCREC", "InvoiceNumber": number, "Contact": {"Name": "Typed Customer"}, "Date": "2026-02-01",
+            "LineItems": [{"Description": "Typed in Xero", "Quantity": 1, "UnitAmount": 10, "AccountCode": "200"}]}
 
 
 def test_seeded_objects_look_like_ones_entered_in_xero(sdk: Sdk, admin: httpx.Client) -> None:
@@ -23,6 +29,50 @@ def test_seeded_objects_look_like_ones_entered_in_xero(sdk: Sdk, admin: httpx.Cl
     reply.raise_for_status()
     found = sdk.accounting.get_invoices(UK_TENANT, invoice_numbers=["SO-500"]).invoices
     assert [(i.total, i.contact.name) for i in found] == [(120, "Existing Customer")]
+
+
+def test_seeded_documents_are_typed_by_a_person_not_created_by_my_app(sdk: Sdk, admin: httpx.Client) -> None:
+    admin.post(f"/tenants/{UK_TENANT}/seed", json={"Invoices": [_draft("SO-TYPED")]}).raise_for_status()
+    sdk.accounting.create_invoices(UK_TENANT, Invoices(invoices=[Invoice(
+        type="ACCREC", invoice_number="SO-MINE", contact=Contact(name="Typed Customer"),
+        line_items=[LineItem(description="x", quantity=1, unit_amount=5, account_code="200")])]))
+    mine = sdk.accounting.get_invoices(UK_TENANT, created_by_my_app=True).invoices
+    assert [i.invoice_number for i in mine] == ["SO-MINE"]
+    assert len(sdk.accounting.get_invoices(UK_TENANT).invoices) == 2
+
+
+def test_bookkeeper_approves_voids_and_deletes_documents_the_client_then_sees(sdk: Sdk,
+                                                                             admin: httpx.Client) -> None:
+    admin.post(f"/tenants/{UK_TENANT}/seed", json={"Invoices": [_draft("SO-1"), _draft("SO-2")]}).raise_for_status()
+    approved = admin.post(f"/tenants/{UK_TENANT}/invoices/SO-1/approve").json()
+    assert (approved["InvoiceNumber"], approved["Status"]) == ("SO-1", "AUTHORISED")
+    admin.post(f"/tenants/{UK_TENANT}/invoices/SO-1/void").raise_for_status()
+    admin.post(f"/tenants/{UK_TENANT}/invoices/SO-2/delete").raise_for_status()
+    found = {i.invoice_number: i.status for i in sdk.accounting.get_invoices(UK_TENANT).invoices}
+    assert found == {"SO-1": "VOIDED", "SO-2": "DELETED"}
+
+
+def test_bookkeeper_actions_keep_xeros_rules(sdk: Sdk, admin: httpx.Client) -> None:
+    admin.post(f"/tenants/{UK_TENANT}/seed", json={"Invoices": [_draft("SO-1")]}).raise_for_status()
+    refused = admin.post(f"/tenants/{UK_TENANT}/invoices/SO-1/void")
+    assert (refused.status_code, refused.json()["error"]) == (400, "Invoice not of valid status for modification")
+    admin.post(f"/tenants/{UK_TENANT}/invoices/SO-1/approve").raise_for_status()
+    admin.post(f"/tenants/{UK_TENANT}/payments", json={"InvoiceID": "SO-1", "Amount": 1}).raise_for_status()
+    locked = admin.post(f"/tenants/{UK_TENANT}/invoices/SO-1/void")
+    assert locked.json()["error"] == ("The status VOIDED cannot be applied to the invoice because it has payments "
+                                      "or credit notes allocated to it.")
+    assert admin.post(f"/tenants/{UK_TENANT}/creditnotes/CN-404/approve").status_code == 404
+
+
+def test_bookkeepers_typed_line_change_is_seen_by_if_modified_since(sdk: Sdk, admin: httpx.Client) -> None:
+    admin.post(f"/tenants/{UK_TENANT}/seed", json={"Invoices": [_draft("SO-1")]}).raise_for_status()
+    admin.post("/clock", json={"advance_seconds": 120})
+    cutoff = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(seconds=60)
+    edited = admin.patch(f"/tenants/{UK_TENANT}/invoices/SO-1", json={"LineItems": [
+        {"Description": "Retyped", "Quantity": 3, "UnitAmount": 10, "AccountCode": "200"}]})
+    edited.raise_for_status()
+    [changed] = sdk.accounting.get_invoices(UK_TENANT, if_modified_since=cutoff, page=1).invoices
+    assert ([li.description for li in changed.line_items], changed.total) == (["Retyped"], 36)
 
 
 def test_seed_applies_xeros_rules(admin: httpx.Client) -> None:

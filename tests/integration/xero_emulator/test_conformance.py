@@ -81,6 +81,36 @@ def _tour(sdk: Sdk, admin: httpx.Client) -> None:
     acc.get_credit_note(t, notes[0].credit_note_id)
     admin.post(f"/tenants/{t}/payments", json={"InvoiceID": invoices[0].invoice_id, "Amount": 1})
     acc.get_contact(t, cid)
+    _tour_of_wave_two(sdk, admin, cid, notes[0].credit_note_id, invoices[0].invoice_id)
+
+
+def _tour_of_wave_two(sdk: Sdk, admin: httpx.Client, cid: str, credit_id: str, invoice_id: str) -> None:
+    """Answers added with lock dates, negative lines, paging caps, summaries and whole-batch refusals."""
+    acc, t = sdk.accounting, UK_TENANT
+    discount = LineItem(description="Loyalty", quantity=1, unit_amount=-2, account_code="200", tax_type="OUTPUT2")
+    widgets = LineItem(description="Widgets", quantity=1, unit_amount=10, account_code="200", tax_type="OUTPUT2")
+    acc.create_invoices(t, Invoices(invoices=[
+        Invoice(type="ACCREC", contact=Contact(contact_id=cid), status="AUTHORISED", line_items=[widgets, discount]),
+        Invoice(type="ACCREC", contact=Contact(contact_id=cid), status="AUTHORISED", line_items=[discount])]),
+        summarize_errors=False)
+    admin.put("/paging", json={"max_page_size": 2})
+    acc.get_contacts(t, page=1, page_size=100)
+    acc.get_invoices(t, page=1, summary_only=True)
+    acc.get_credit_notes(t, page=1, page_size=5)
+    admin.put("/paging", json={"max_page_size": None})
+    admin.patch(f"/tenants/{t}/organisation", json={"PeriodLockDate": "2026-01-31", "EndOfYearLockDate": "2026-01-31"})
+    acc.get_organisations(t)
+    locked = Invoice(type="ACCREC", contact=Contact(contact_id=cid), status="AUTHORISED", date=date(2026, 1, 10),
+                     line_items=[widgets])
+    acc.create_invoices(t, Invoices(invoices=[locked]), summarize_errors=False)
+    with pytest.raises(ApiException):
+        acc.create_invoices(t, Invoices(invoices=[locked]))
+    acc.create_credit_note_allocation(t, credit_id, Allocations(allocations=[
+        Allocation(invoice=Invoice(invoice_id=invoice_id), amount=Decimal("1"), date=date(2026, 1, 9))]),
+        summarize_errors=False)
+    admin.post("/faults", json={"kind": "reject", "text": "REJECT-ME", "times": 1})
+    with pytest.raises(ApiException):
+        acc.update_or_create_contacts(t, Contacts(contacts=[Contact(name="REJECT-ME")]))
 
 
 def test_recorded_requests_and_responses_conform_to_xeros_openapi_spec(sdk: Sdk, admin: httpx.Client) -> None:
@@ -90,6 +120,6 @@ def test_recorded_requests_and_responses_conform_to_xeros_openapi_spec(sdk: Sdk,
     _tour(sdk, admin)
     log = admin.get("/requests", params={"bodies": "true"}).json()["requests"]
     checked = [e for e in log if e["path"].startswith("/api.xro/2.0")]
-    assert len(checked) >= 25
+    assert len(checked) >= 34
     problems = [p for entry in checked for p in violations(entry)]
     assert problems == [], "\n\n".join(problems)

@@ -1,6 +1,7 @@
 """Contacts through xero-python: Xero's uniqueness rules, updates, queries and balances."""
 
 import datetime as dt
+import uuid
 
 import httpx
 import pytest
@@ -103,7 +104,7 @@ def test_currency_not_enabled_for_the_organisation_is_refused(sdk: Sdk) -> None:
     assert made.validation_errors[0].message == "Organisation is not subscribed to currency JPY"
 
 
-def test_balances_show_outstanding_and_overdue_receivables(sdk: Sdk, admin: httpx.Client) -> None:
+def test_balances_show_outstanding_and_overdue_receivables_on_the_contact_only(sdk: Sdk) -> None:
     from xero_python.accounting import Invoice, Invoices, LineItem
 
     [made] = _create(sdk, Contact(name="Owing Ltd"))
@@ -117,4 +118,54 @@ def test_balances_show_outstanding_and_overdue_receivables(sdk: Sdk, admin: http
     balances = sdk.accounting.get_contact(UK_TENANT, made.contact_id).contacts[0].balances
     assert (balances.accounts_receivable.outstanding, balances.accounts_receivable.overdue) == (240, 120)
     paged = sdk.accounting.get_contacts(UK_TENANT, i_ds=[made.contact_id], page=1).contacts[0]
-    assert paged.balances.accounts_receivable.outstanding == 240
+    assert paged.balances is None               # documented on a contact, not on lists (shared notes §2.7)
+
+
+# -- archived contacts ----------------------------------------------------------------------------------------
+def _archive(sdk: Sdk, contact_id: str) -> None:
+    sdk.accounting.update_contact(UK_TENANT, contact_id, Contacts(contacts=[Contact(contact_status="ARCHIVED")]))
+
+
+def test_contact_number_still_finds_an_archived_contact(sdk: Sdk) -> None:
+    [old] = _create(sdk, Contact(name="Dormant Ltd", contact_number="OMONO-9"))
+    _archive(sdk, old.contact_id)
+    found = sdk.accounting.get_contact_by_contact_number(UK_TENANT, "OMONO-9").contacts[0]
+    assert (found.contact_id, found.contact_status) == (old.contact_id, "ARCHIVED")
+    again = sdk.accounting.update_or_create_contacts(UK_TENANT, Contacts(contacts=[
+        Contact(name="Dormant Ltd", contact_number="OMONO-9", email_address="a@dormant.test")]),
+        summarize_errors=False).contacts[0]
+    assert again.contact_id == old.contact_id
+
+
+def test_archived_contacts_are_found_by_account_number_only_with_include_archived(sdk: Sdk) -> None:
+    [old] = _create(sdk, Contact(name="Old Co", account_number="C077"))
+    _archive(sdk, old.contact_id)
+    where = 'AccountNumber=="C077"'
+    assert sdk.accounting.get_contacts(UK_TENANT, where=where).contacts == []
+    assert [c.contact_id for c in sdk.accounting.get_contacts(UK_TENANT, where=where, include_archived=True)
+            .contacts] == [old.contact_id]
+
+
+def test_restoring_a_contact_whose_name_an_active_one_took_is_refused_with_the_name_message(
+        sdk: Sdk, admin: httpx.Client) -> None:
+    [old] = _create(sdk, Contact(name="Acme Ltd"))
+    _archive(sdk, old.contact_id)
+    _create(sdk, Contact(name="ACME Ltd"))
+    message = ("The contact name Acme Ltd is already assigned to another contact. "
+               "The contact name must be unique across all active contacts.")
+    with pytest.raises(AccountingBadRequestException) as err:
+        sdk.accounting.update_contact(UK_TENANT, old.contact_id, Contacts(contacts=[Contact(contact_status="ACTIVE")]))
+    assert err.value.reason == message
+    restored = admin.post(f"/tenants/{UK_TENANT}/contacts/{old.contact_id}/restore")
+    assert (restored.status_code, restored.json()["error"]) == (400, message)
+
+
+def test_bookkeeper_archives_and_restores_a_contact(sdk: Sdk, admin: httpx.Client) -> None:
+    [made] = _create(sdk, Contact(name="Seasonal Ltd"))
+    assert admin.post(f"/tenants/{UK_TENANT}/contacts/{made.contact_id}/archive").json()["ContactStatus"] == (
+        "ARCHIVED")
+    assert sdk.accounting.get_contacts(UK_TENANT).contacts == []
+    assert admin.post(f"/tenants/{UK_TENANT}/contacts/{made.contact_id}/archive").status_code == 400
+    admin.post(f"/tenants/{UK_TENANT}/contacts/{made.contact_id}/restore").raise_for_status()
+    assert [c.contact_status for c in sdk.accounting.get_contacts(UK_TENANT).contacts] == ["ACTIVE"]
+    assert admin.post(f"/tenants/{UK_TENANT}/contacts/{uuid.uuid4()}/archive").status_code == 404

@@ -31,9 +31,10 @@ def customer(sdk: Sdk) -> str:
 
 def _credit(sdk: Sdk, contact_id: str, kind: str = "ACCRECCREDIT", amount: int = 10, **kw: object) -> CreditNote:
     code, tax = ("200", "OUTPUT2") if kind == "ACCRECCREDIT" else ("310", "INPUT2")
-    note = CreditNote(type=kind, contact=Contact(contact_id=contact_id), status="AUTHORISED", date=date(2026, 1, 7),
+    fields = {"status": "AUTHORISED", "date": date(2026, 1, 7), **kw}
+    note = CreditNote(type=kind, contact=Contact(contact_id=contact_id), **fields,
                       line_items=[LineItem(description="Returned goods", quantity=1, unit_amount=amount,
-                                           account_code=code, tax_type=tax)], **kw)
+                                           account_code=code, tax_type=tax)])
     return sdk.accounting.create_credit_notes(UK_TENANT, CreditNotes(credit_notes=[note]),
                                               summarize_errors=False).credit_notes[0]
 
@@ -92,3 +93,16 @@ def test_credit_notes_take_no_discounts_and_can_be_listed_by_page(sdk: Sdk, cust
     _credit(sdk, customer)
     listed = sdk.accounting.get_credit_notes(UK_TENANT, page=1)
     assert (listed.pagination.item_count, listed.credit_notes[0].line_items[0].description) == (1, "Returned goods")
+
+
+def test_refused_allocation_comes_back_as_an_element_the_sdk_can_read(sdk: Sdk, customer: str) -> None:
+    invoice = _invoice(sdk, customer)
+    note = _credit(sdk, customer, amount=5)                   # credit 6.00
+    [refused] = sdk.accounting.create_credit_note_allocation(UK_TENANT, note.credit_note_id, Allocations(allocations=[
+        Allocation(invoice=Invoice(invoice_id=invoice.invoice_id), amount=Decimal("7"), date=date(2026, 1, 8))]),
+        summarize_errors=False).allocations
+    assert [e.message for e in refused.validation_errors] == [
+        "The amount allocated exceeds the remaining credit on this credit note."]
+    assert (refused.amount, refused.date, refused.invoice.invoice_id) == (7, date(2026, 1, 8), invoice.invoice_id)
+    assert refused.status_attribute_string == "ERROR"
+    assert sdk.accounting.get_credit_note(UK_TENANT, note.credit_note_id).credit_notes[0].remaining_credit == 6

@@ -5,7 +5,17 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from xero_python.accounting import Contact, Contacts, CurrencyCode, Invoice, Invoices, LineAmountTypes, LineItem
+from xero_python.accounting import (
+    Contact,
+    Contacts,
+    CreditNote,
+    CreditNotes,
+    CurrencyCode,
+    Invoice,
+    Invoices,
+    LineAmountTypes,
+    LineItem,
+)
 from xero_python.exceptions import AccountingBadRequestException
 
 from tests.support.xero_sdk import NZ_TENANT, UK_TENANT, Sdk
@@ -189,3 +199,63 @@ def test_request_over_three_and_a_half_megabytes_is_refused(emulator_url: str, s
     reply = httpx.put(f"{emulator_url}/api.xro/2.0/Invoices", content=b"{" + b" " * 3_600_000 + b"}",
                       headers={"Authorization": f"Bearer {token}", "xero-tenant-id": UK_TENANT})
     assert reply.status_code == 413
+
+
+# -- negative lines ------------------------------------------------------------------------------------------
+def test_negative_price_line_is_accepted_while_the_total_stays_positive(sdk: Sdk, customer: str) -> None:
+    loyalty = _line(description="Loyalty discount", quantity=1, unit_amount=-5)
+    [inv] = _create(sdk, _invoice(customer, line_items=[_line(), loyalty]))
+    assert not inv.has_errors
+    assert (inv.line_items[1].line_amount, inv.sub_total, inv.total) == (-5, 15, 18)
+
+
+def test_document_with_a_negative_total_is_refused_with_xeros_message(sdk: Sdk, customer: str) -> None:
+    [bad] = _create(sdk, _invoice(customer, line_items=[_line(), _line(quantity=1, unit_amount=-50)]))
+    assert _errors(bad) == ["The Total for this document must be greater than or equal to zero."]
+    note = CreditNote(type="ACCRECCREDIT", contact=Contact(contact_id=customer), status="AUTHORISED",
+                      line_items=[_line(quantity=1, unit_amount=-5)])
+    [refused] = sdk.accounting.create_credit_notes(UK_TENANT, CreditNotes(credit_notes=[note]),
+                                                   summarize_errors=False).credit_notes
+    assert _errors(refused) == ["The Total for this document must be greater than or equal to zero."]
+
+
+def test_negative_quantity_is_refused_with_xeros_message(sdk: Sdk, customer: str) -> None:
+    [bad] = _create(sdk, _invoice(customer, line_items=[_line(quantity=5), _line(quantity=-1)]))
+    assert _errors(bad) == ["The quantity value '-1.0000' is invalid. Quantity must not be less than zero."]
+
+
+def test_negative_line_refuses_a_zero_discount_amount_but_takes_a_zero_discount_rate(sdk: Sdk,
+                                                                                     customer: str) -> None:
+    """Xero-OpenAPI#429: the quirk is reported for DiscountAmount 0; DiscountRate 0 goes through."""
+    [with_amount] = _create(sdk, _invoice(customer, line_items=[
+        _line(), _line(quantity=1, unit_amount=-5, discount_amount=Decimal("0.00"))]))
+    [with_rate] = _create(sdk, _invoice(customer, line_items=[
+        _line(), _line(quantity=1, unit_amount=-5, discount_rate=Decimal("0.00"))]))
+    assert _errors(with_amount) == [
+        "The discount rate '0.00' is invalid. Discount must not be greater than the line total."]
+    assert not with_rate.has_errors and with_rate.total == 18
+
+
+# -- summaries, archived contacts, raw sizes ---------------------------------------------------------------------
+def test_summary_only_lists_header_fields_without_line_items(sdk: Sdk, customer: str) -> None:
+    _create(sdk, _invoice(customer, invoice_number="SO-77"))
+    [summary] = sdk.accounting.get_invoices(UK_TENANT, summary_only=True, page=1).invoices
+    assert (summary.invoice_number, summary.total, summary.amount_due, summary.status) == ("SO-77", 24, 24,
+                                                                                           "AUTHORISED")
+    assert summary.line_items is None and summary.payments is None
+
+
+def test_documents_for_an_archived_contact_are_refused(sdk: Sdk, customer: str) -> None:
+    sdk.accounting.update_contact(UK_TENANT, customer, Contacts(contacts=[Contact(contact_status="ARCHIVED")]))
+    [bad] = _create(sdk, _invoice(customer))
+    assert _errors(bad) == ["The contact with the specified contact details has been archived. The contact must be "
+                            "un-archived before creating new invoices or credit notes"]
+
+
+def test_size_limit_counts_bytes_not_characters(emulator_url: str, sdk: Sdk) -> None:
+    token = sdk.tokens["token"]["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "xero-tenant-id": UK_TENANT, "Content-Type": "application/json"}
+    text = '{"Invoices":[{"Reference":"' + "\u20ac" * 1_200_000 + '"}]}'          # 1.2 M characters, 3.6 MB
+    assert len(text) < 3_500_000 < len(text.encode())
+    reply = httpx.put(f"{emulator_url}/api.xro/2.0/Invoices", content=text.encode(), headers=headers)
+    assert (reply.status_code, reply.text) == (413, "The request exceeds the maximum size of 3.5MB.")

@@ -71,6 +71,67 @@ def test_idempotency_key_over_128_characters_is_refused(sdk: Sdk) -> None:
     assert _bills(sdk) == []
 
 
+def test_an_internal_error_is_cached_under_the_key_and_replayed_until_the_key_expires(
+        sdk: Sdk, admin: httpx.Client) -> None:
+    """Shared notes §6: "the error will be cached and returned when the request is re-run even if the internal
+    error is resolved"."""
+    _no_hidden_retries(sdk)
+    admin.post("/faults", json={"kind": "error", "status": 500, "method": "PUT", "path": "/Invoices", "times": 1})
+    for _ in range(2):                                   # the fault is used up after the first call
+        with pytest.raises(HTTPStatusException) as err:
+            sdk.accounting.create_invoices(UK_TENANT, _bill(), summarize_errors=False, idempotency_key="k-500")
+        assert err.value.status == 500
+    assert _bills(sdk) == []
+    log = admin.get("/requests", params={"tenant": UK_TENANT}).json()["requests"]
+    assert [(e["fault"], e["replayed"]) for e in log if e["method"] == "PUT"] == [("error 500", False),
+                                                                                   (None, True)]
+    sdk.accounting.create_invoices(UK_TENANT, _bill(), summarize_errors=False, idempotency_key="k-other")
+    assert len(_bills(sdk)) == 1                         # another key is processed afresh
+    admin.post("/clock", json={"advance_seconds": 361})
+    sdk.accounting.create_invoices(UK_TENANT, _bill(), summarize_errors=False, idempotency_key="k-500")
+    assert len(_bills(sdk)) == 2                         # the cached error expired with the key
+
+
+def test_a_replayed_success_is_byte_identical(emulator_url: str, sdk: Sdk) -> None:
+    token = sdk.tokens["token"]["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "xero-tenant-id": UK_TENANT, "Idempotency-Key": "same",
+               "Content-Type": "application/json"}
+    body = b'{"Contacts":[{"Name":"Once Ltd"}]}'
+    first, again = (httpx.put(f"{emulator_url}/api.xro/2.0/Contacts", content=body, headers=headers)
+                    for _ in range(2))
+    assert first.status_code == again.status_code == 200
+    assert first.content == again.content
+    assert first.headers["Xero-Correlation-Id"] == again.headers["Xero-Correlation-Id"]
+
+
+# -- a batch refused whole ------------------------------------------------------------------------------------
+def test_reject_fault_refuses_every_batch_holding_the_text_so_a_client_can_split_it_out(
+        sdk: Sdk, admin: httpx.Client) -> None:
+    admin.post("/faults", json={"kind": "reject", "text": "PO-BAD", "path": "/Invoices"}).raise_for_status()
+    batch = Invoices(invoices=[*_bill("PO-1").invoices, *_bill("PO-BAD").invoices, *_bill("PO-2").invoices])
+    with pytest.raises(AccountingBadRequestException) as err:
+        sdk.accounting.update_or_create_invoices(UK_TENANT, batch, summarize_errors=False)
+    assert err.value.error_data == {"ErrorNumber": 14, "Type": "PostDataInvalidException",
+                                    "Message": "The request was refused as a whole: it contains 'PO-BAD'."}
+    assert _bills(sdk) == []                             # nothing of the batch was processed
+    for number in ("PO-1", "PO-2"):
+        sdk.accounting.update_or_create_invoices(UK_TENANT, _bill(number), summarize_errors=False)
+    with pytest.raises(AccountingBadRequestException):
+        sdk.accounting.update_or_create_invoices(UK_TENANT, _bill("PO-BAD"), summarize_errors=False)
+    assert sorted(b.invoice_number for b in _bills(sdk)) == ["PO-1", "PO-2"]
+
+
+def test_reject_fault_can_answer_a_validation_exception_with_a_given_message(sdk: Sdk,
+                                                                               admin: httpx.Client) -> None:
+    admin.post("/faults", json={"kind": "reject", "text": "Supplier Ltd", "exception": "ValidationException",
+                                "message": "A validation exception occurred", "times": 1}).raise_for_status()
+    with pytest.raises(AccountingBadRequestException) as err:
+        sdk.accounting.update_or_create_invoices(UK_TENANT, _bill(), summarize_errors=False)
+    assert (err.value.error_data["Type"], err.value.error_data["Message"]) == ("ValidationException",
+                                                                               "A validation exception occurred")
+    assert _bills(sdk) == []
+
+
 # -- rate limits ------------------------------------------------------------------------------------------
 def test_every_response_carries_the_remaining_call_counts(emulator_url: str, sdk: Sdk, admin: httpx.Client) -> None:
     admin.put("/limits", json={"mode": "real"})

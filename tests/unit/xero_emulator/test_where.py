@@ -1,7 +1,7 @@
 import pytest
 
 from include.xero_emulator.errors import HttpError
-from include.xero_emulator.where import compile_where
+from include.xero_emulator.where import AllOf, AnyOf, Eq, compile_where, parse_where
 
 pytestmark = pytest.mark.unit
 
@@ -28,3 +28,20 @@ def test_unparseable_where_is_a_400_not_a_crash() -> None:
     with pytest.raises(HttpError) as err:
         compile_where('Name=="unterminated')
     assert err.value.status == 400
+
+
+@pytest.mark.parametrize(("where", "plan"), [
+    ('InvoiceNumber=="SO-1" OR InvoiceNumber=="so-2"',
+     AnyOf((Eq("invoicenumber", "so-1"), Eq("invoicenumber", "so-2")))),
+    ('CreditNoteID==GUID("AB-1")', Eq("creditnoteid", "ab-1")),
+    ('Contact.ContactID == GUID("c1") && Status=="DRAFT"',
+     AllOf((Eq("contact.contactid", "c1"), Eq("status", "draft")))),
+    ('"SO-1" == InvoiceNumber', Eq("invoicenumber", "so-1")),
+    ('Status=="DRAFT" AND Total > 5', AllOf((Eq("status", "draft"),))),
+    ('Status=="DRAFT" OR Total > 5', None),                     # one side unknown: every row may match
+    ('!(Status=="DRAFT")', None),
+    ('Name.Contains("x")', None),
+    ('Status!="DRAFT"', None),
+])
+def test_where_yields_the_equalities_an_index_can_answer(where: str, plan: object) -> None:
+    assert parse_where(where).plan == plan
