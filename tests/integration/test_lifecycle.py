@@ -57,7 +57,10 @@ def test_cancelled_drafts_are_deleted_and_cancelled_approved_invoices_voided(syn
         conn.execute("UPDATE omono.delivery_invoices SET status = 'cancelled' WHERE number = 'PO-2001'")
     assert run_sync(sync_dag).state == "success"
     invoices = _invoices(admin)
-    assert (invoices["SO-1002"]["Status"], invoices["PO-2001"]["Status"]) == ("VOIDED", "DELETED")
+    with db(fresh_db) as conn:            # a bill carries the supplier's invoice number in Xero
+        bill = conn.execute("SELECT supplier_invoice_ref FROM omono.delivery_invoices WHERE number = 'PO-2001'"
+                            ).fetchone()["supplier_invoice_ref"]
+    assert (invoices["SO-1002"]["Status"], invoices[bill]["Status"]) == ("VOIDED", "DELETED")
     with db(fresh_db) as conn:
         actions = {r["omono_number"]: r["action"] for r in conn.execute(
             "SELECT omono_number, action FROM xero_sync.sync_log WHERE omono_number IN ('SO-1002', 'PO-2001') "
@@ -102,30 +105,36 @@ def test_credit_note_linked_to_an_invoice_is_allocated_to_it_once(sync_dag, xero
     assert not [c for c in api_calls(admin, since=seq) if "Allocations" in c["path"]]
 
 
-def test_credit_check_stores_customers_balances_where_omono_reads_them(sync_dag, xero_org: XeroOrg, fresh_db: str,
-                                                                       admin: httpx.Client) -> None:
-    seed(fresh_db)
+def test_credit_check_stores_customers_balances_in_the_base_currency_where_omono_reads_them(
+        sync_dag, xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
+    seed(fresh_db, documents=40)
     with db(fresh_db) as conn:
         conn.execute("INSERT INTO xero_sync.settings (key, value) VALUES ('credit_check', 'true')")
-    seq = last_seq(admin)
     assert run_sync(sync_dag).state == "success"
+    seq = last_seq(admin)
+    assert run_sync(sync_dag).state == "success"                      # nothing else to do: the reads alone
     contacts = {c["AccountNumber"]: c for c in admin.get(f"/tenants/{UK_TENANT}/contacts").json()["contacts"]}
     with db(fresh_db) as conn:
-        rows = conn.execute("SELECT c.account_number, b.outstanding, b.read_at FROM omono.customer_balances b "
-                            "JOIN omono.companies c ON c.id = b.company_id").fetchall()
+        rows = conn.execute("SELECT c.account_number, b.outstanding, b.overdue, b.currency, b.read_at FROM "
+                            "omono.customer_balances b JOIN omono.companies c ON c.id = b.company_id").fetchall()
         customers = conn.execute("SELECT count(*) AS n FROM omono.companies WHERE is_customer").fetchone()["n"]
-    assert len(rows) == customers and all(r["read_at"] for r in rows)
+    assert len(rows) == customers and all(r["read_at"] and r["currency"] == "GBP" for r in rows)
     invoices = admin.get(f"/tenants/{UK_TENANT}/invoices").json()["invoices"]
-    for r in rows:
+    notes = admin.get(f"/tenants/{UK_TENANT}/creditnotes").json()["creditnotes"]
+    foreign = 0
+    for r in rows:                      # each document converted at its own rate, then summed
         cid = contacts[r["account_number"]]["ContactID"]
-        due = sum(i["AmountDue"] for i in invoices if i["Contact"]["ContactID"] == cid and i["Type"] == "ACCREC"
-                  and i["Status"] == "AUTHORISED")
-        credit = sum(c["RemainingCredit"] for c in admin.get(f"/tenants/{UK_TENANT}/creditnotes").json()[
-            "creditnotes"] if c["Contact"]["ContactID"] == cid and c["Type"] == "ACCRECCREDIT" and
-            c["Status"] == "AUTHORISED")
-        assert float(r["outstanding"]) == pytest.approx(due - credit)
-    balance_reads = [c for c in api_calls(admin, since=seq) if c["path"].endswith("/Contacts") and "IDs=" in c["query"]]
-    assert len(balance_reads) == -(-customers // settings.LOOKUP_BATCH)
+        mine = [i for i in invoices if i["Contact"]["ContactID"] == cid and i["Type"] == "ACCREC" and
+                i["Status"] == "AUTHORISED"]
+        foreign += sum(1 for i in mine if i["CurrencyCode"] != "GBP")
+        due = sum(i["AmountDue"] / i["CurrencyRate"] for i in mine)
+        credit = sum(c["RemainingCredit"] / c["CurrencyRate"] for c in notes if c["Contact"]["ContactID"] == cid
+                     and c["Type"] == "ACCRECCREDIT" and c["Status"] == "AUTHORISED")
+        assert float(r["outstanding"]) == pytest.approx(due - credit, abs=0.01)
+    assert foreign > 0                                                # the conversion was exercised
+    reads = [c for c in api_calls(admin, since=seq) if c["method"] == "GET"][4:]
+    assert [(c["path"].rsplit("/", 1)[1], "page=1" in c["query"]) for c in reads] == [
+        ("Invoices", True), ("CreditNotes", True)]                    # one page each, whatever the customers
 
 
 def test_disconnect_then_reconnect_resends_nothing(sync_dag, xero_org: XeroOrg, fresh_db: str,
@@ -150,7 +159,8 @@ def test_reset_then_budgeted_backfill_spreads_over_days_and_lands_everything_exa
             lifecycle.reset(conn, "yes", "test")
         lifecycle.reset(conn, "Omono Demo Wholesale Ltd", "test")
         numbers = [r["number"] for r in conn.execute(
-            "SELECT number FROM omono.dispatch_invoices UNION ALL SELECT number FROM omono.delivery_invoices")]
+            "SELECT number FROM omono.dispatch_invoices UNION ALL SELECT coalesce(supplier_invoice_ref, number) FROM "
+            "omono.delivery_invoices")]
     admin.put("/limits", json={"day": 10, "minute": None, "concurrent": None, "app_minute": None})
     monkeypatch.setattr(settings, "DAILY_CALL_FLOOR", 1)
     runs = 0
