@@ -114,7 +114,9 @@ def check_documents(entity: Entity, records: list[dict], ctx: CheckContext) -> d
         docs.append({"row_key": r["id"], "number": r["number"], "currency_code": currency,
                      "company": transform.shorten(r["company_name"]),
                      "contact_ready": r["company_id"] not in ctx.contact_problems,
-                     "contact_problem": ctx.contact_problems.get(r["company_id"], ""), "line_count": len(r["lines"]),
+                     "contact_problem": transform.waits_for_company(
+                         r["number"], r["company_name"], ctx.contact_problems.get(r["company_id"], "")),
+                     "line_count": len(r["lines"]),
                      "total": float(total), "total_text": money.text(total, currency),
                      "issue_date": pd.Timestamp(r["issue_date"]),
                      "due_date": pd.Timestamp(r["due_date"]) if r.get("due_date") else None,
@@ -124,7 +126,7 @@ def check_documents(entity: Entity, records: list[dict], ctx: CheckContext) -> d
     earliest, latest = pd.Timestamp(date(2000, 1, 1)), pd.Timestamp(ctx.today + timedelta(days=366))
     doc_expectations = [
         gxe.ExpectColumnValuesToBeInSet(column="contact_ready", value_set=[True], meta={
-            "message": "{number} waits for its company '{company}', which is not in Xero yet: {contact_problem}"}),
+            "message": "{contact_problem}"}),
         gxe.ExpectColumnValuesToBeInSet(column="currency_code", value_set=sorted(ctx.currencies), meta={
             "message": "{number} is in {currency_code}, which is not enabled in the Xero organisation. Add "
                        "{currency_code} in Xero (Settings > Currencies)."}),

@@ -155,6 +155,9 @@ def check_records(ctx: RunContext) -> dict[str, int]:
             items = [i for i in extract.queued(conn, ctx.run_id, entity.name) if not i["record"].get("deleted")]
             if entity is not entities.CONTACT:
                 checks.contact_problems = _contact_problems(conn, ctx.run_id, [i["record"] for i in items])
+                # Xero refuses to approve a document in a locked period; drafts and submitted ones it takes.
+                approved = state.get_setting(conn, f"status.{entity.name}") == "AUTHORISED"
+                checks.lock_date = lock_date if approved else None
             found = expectations.check(entity, [i["record"] for i in items], checks)
             rows = [LogRow(entity.name, i["omono_id"], i["omono_number"], "held", messages=found[i["omono_id"]])
                     for i in items if found.get(i["omono_id"])]

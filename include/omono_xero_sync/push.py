@@ -179,8 +179,7 @@ class Pusher:
             why = " ".join(company["last_messages"]) if company and company["last_messages"] else \
                 "it has not been sent yet"
             self._outcome(rec["id"], number, "held", "held", messages=[
-                f"{number} waits for its company '{transform.shorten(rec['company_name'])}', which is not in Xero "
-                f"yet: {why}"])
+                transform.waits_for_company(number, rec["company_name"], why)])
             return None
         status = self.default_status
         if xero_status in _STATUS_ORDER and _STATUS_ORDER[xero_status] > _STATUS_ORDER.get(status, 0):

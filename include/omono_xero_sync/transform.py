@@ -162,6 +162,13 @@ def shorten(text: str | None, limit: int = NAME_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
+def waits_for_company(number: str, company: str | None, why: str) -> str:
+    """A document held for its company; the company is named once (its own problem may name it already)."""
+    name = shorten(company)
+    who = "its company" if name and name in why else f"its company '{name}'"
+    return f"{number} waits for {who}, which is not in Xero yet: {why}"
+
+
 # Each of Xero's messages gets its own advice; the most specific needle first (a contact-name clash also says
 # "must be unique", so it is matched before the document-number one). Needles are compared case-insensitively.
 _HINTS = (
