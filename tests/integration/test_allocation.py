@@ -87,8 +87,10 @@ def test_allocations_made_before_a_crash_are_recorded_once(xero_org: XeroOrg, fr
     _note(fresh_db, "CN-2", invoice_id, 7)
     run_steps("r0", ("readiness", "extract_changes", "check_records", "push_contacts", "push_dispatch_invoices",
                      "push_delivery_invoices", "push_credit_notes"))
-    admin.post("/faults", json={"kind": "drop_after_commit", "method": "PUT", "path": "Allocations", "times": 1})
-    with pytest.raises(Exception):                                    # the answer to the first one is lost
+    first = _notes(admin)["CN-1"]["CreditNoteID"]
+    admin.post("/faults", json={"kind": "drop_after_commit", "method": "PUT", "path": f"{first}/Allocations",
+                                "times": 1})
+    with pytest.raises(Exception):                                    # the answer to CN-1's allocation is lost
         run_steps("r1", ("allocate_credit_notes",))
     run_steps("r2", ("allocate_credit_notes",))
     assert _invoice(fresh_db, admin, invoice_id)["AmountCredited"] == 12.0

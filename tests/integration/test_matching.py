@@ -119,6 +119,7 @@ def test_numbers_with_quotes_or_commas_are_found_after_a_lost_answer(xero_org: X
     credit = number.startswith("PCN")
     with db(fresh_db) as conn:
         if credit:      # a purchase credit note's number, and a bill's supplier invoice number, reach Xero as such
+            conn.execute("DELETE FROM omono.credit_notes WHERE kind = 'sales'")      # the lost write is this one
             conn.execute("UPDATE omono.credit_notes SET number = %s WHERE id = (SELECT min(id) FROM "
                          "omono.credit_notes WHERE kind = 'purchase')", (number,))
         else:
