@@ -9,7 +9,8 @@ delivery invoices bills, credit notes credit notes. Every record's outcome is wr
 
 Order: readiness checks → create missing mapped accounts → extract changes → data-quality checks (bad records
 are held with a plain message) → contacts → dispatch invoices → delivery invoices → credit notes → allocation of
-linked credit notes → credit check → summary → a final check that fails, listing them, when records need attention.
+linked credit notes → credit check → reconciliation (when asked, or at its interval) → summary → a final check that
+fails, listing them, when records need attention.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def alert_on_failure(context: dict) -> None:
                                          "in Xero is sent again unless it differs)."),
         "date_from": Param(None, type=["null", "string"], format="date", title="Backfill from (document date)"),
         "date_to": Param(None, type=["null", "string"], format="date", title="Backfill to (document date)"),
+        "reconcile": Param(False, type="boolean", title="Reconcile",
+                           description="Compare Xero with Omono for the date range above (default: this month and "
+                                       "last) and list every difference; it also runs by itself at the interval "
+                                       "set in General options."),
     },
 )
 def omono_xero_sync() -> None:
@@ -110,10 +115,15 @@ def omono_xero_sync() -> None:
         from include.omono_xero_sync import pipeline
         return pipeline.credit_check(pipeline.run_context(context))
 
+    @task(pool=XERO_POOL)
+    def reconcile(**context) -> dict:
+        from include.omono_xero_sync import pipeline
+        return pipeline.reconcile(pipeline.run_context(context))
+
     @task(trigger_rule="all_done")
     def summarise(**context) -> str:
         from include.omono_xero_sync import pipeline
-        return pipeline.summarise(pipeline.run_context(context), context["ti"])
+        return pipeline.summarise(pipeline.run_context(context))
 
     @task(retries=0)
     def verify(**context) -> None:
@@ -122,7 +132,7 @@ def omono_xero_sync() -> None:
 
     chain(due(), readiness(), create_missing_accounts(), extract_changes(), check_records(), push_contacts(),
           push_dispatch_invoices(), push_delivery_invoices(), push_credit_notes(), allocate_credit_notes(),
-          credit_check(), summarise(), verify())
+          credit_check(), reconcile(), summarise(), verify())
 
 
 omono_xero_sync()

@@ -17,6 +17,7 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
 os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "test-only-jwt-secret-" + "x" * 48)
 os.environ.setdefault("OMONO_XERO_TASK_RETRIES", "0")
+os.environ.setdefault("OMONO_XERO_RETRY_BACKOFF", "0.05,0.05,0.05")   # in-task retries keep their count, not pauses
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

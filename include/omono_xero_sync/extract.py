@@ -128,6 +128,17 @@ def _add_tombstones(state_conn: psycopg.Connection, wanted: dict[str, set[int]],
                          "lines": []})
 
 
+def _add_unsent_companies(omono: psycopg.Connection, state_conn: psycopg.Connection, staged: dict[str, list[dict]]
+                          ) -> None:
+    """Companies that staged documents name but that were never staged themselves (no state at all): without
+    them their documents could never go."""
+    named = {d["company_id"] for name, docs in staged.items() if name != "contact" for d in docs
+             if d.get("company_id")} - {c["id"] for c in staged["contact"]}
+    never = sorted(named - set(state.records(state_conn, "contact", sorted(named))))
+    if never:
+        staged["contact"] += load_contacts(omono, never)
+
+
 def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, run_id: str, *, dry_run: bool = False,
             full: bool = False, date_range: tuple[date, date] | None = None) -> dict[str, int]:
     """Stage this run's records in xero_sync.run_queue; returns how many per entity."""
@@ -150,6 +161,7 @@ def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, run_id: s
             staged["contact"] = load_contacts(omono, sorted(company_ids))
         else:
             _add_tombstones(state_conn, wanted, staged)
+            _add_unsent_companies(omono, state_conn, staged)
     with state_conn.transaction():
         for name, recs in staged.items():
             number_of = (lambda r: r.get("account_number") or r["name"]) if name == "contact" else \
@@ -167,19 +179,24 @@ def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, run_id: s
     return counts
 
 
-def queued(state_conn: psycopg.Connection, run_id: str, entity_name: str, only: str | None = "pending"
-           ) -> list[dict]:
+def queued(state_conn: psycopg.Connection, run_id: str, entity_name: str, only: str | None = "pending",
+           ids: list[int] | None = None) -> list[dict]:
+    """This run's staged records of one kind (in one state, or all with `only=None`; or just `ids`)."""
     sql = f"SELECT omono_id, omono_number, record, state, messages FROM {S}.run_queue WHERE run_id = %s AND entity = %s"
     args: list[Any] = [run_id, entity_name]
     if only:
         sql += " AND state = %s"
         args.append(only)
+    if ids is not None:
+        sql += " AND omono_id = ANY(%s)"
+        args.append(ids)
     return state_conn.execute(sql + " ORDER BY omono_id", args).fetchall()
 
 
 def settle(state_conn: psycopg.Connection, run_id: str, entity_name: str, rows: list[tuple[int, str, list[str]]]
            ) -> None:
     """What became of a batch of this run's staged records ('held' or 'done', with messages), in one statement."""
+    rows = list({r[0]: r for r in rows}.values())                          # the last word on each record
     if rows:
         state_conn.execute(
             f"UPDATE {S}.run_queue q SET state = r->>1, messages = r->2 FROM jsonb_array_elements(%s) AS r "

@@ -23,7 +23,7 @@ from urllib.parse import quote, quote_plus
 from include.omono_xero_sync.entities import Entity
 
 URL_BUDGET = 1_900          # characters of query string per look-up (Xero: 404 past about 2,091 for the URL)
-MAX_PER_LOOKUP = 40
+MAX_PER_LOOKUP = 50         # one write batch of numbers per look-up
 PAGE_SIZE = 1_000           # the largest page Xero serves (pageSize max 1000, notes §4.3)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 
 from include.omono_xero_sync import db, entities, expectations, extract, reference, settings, state, sync_log
+from include.omono_xero_sync import reconcile as rec
 from include.omono_xero_sync.sync_log import LogRow, RunContext
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,25 @@ def _xero(conn: psycopg.Connection) -> Any:
     from include.omono_xero_sync.xero_api import client_for
 
     return client_for(conn)
+
+
+@contextmanager
+def _reporting(ctx: RunContext, client: Any) -> Generator[None, None, None]:
+    """Record what the task spent and, when it fails, why, on a connection of its own: the summary counts the
+    calls of failed tasks and says why records were not sent."""
+    from include.omono_xero_sync.xero_api import DailyLimitReached
+
+    problem = None
+    try:
+        yield
+    except DailyLimitReached:
+        raise                 # not a failure: what is left waits for the next budget, and the summary says so
+    except Exception as exc:
+        problem = f"{type(exc).__name__}: {exc}"[:1000]
+        raise
+    finally:
+        with db.connect() as own:
+            sync_log.record_task(own, ctx, client.calls, problem)
 
 
 @contextmanager
@@ -82,10 +102,6 @@ def is_due(run_type: str, now: datetime | None = None) -> bool:
     return True
 
 
-XERO_TASKS = ("readiness", "create_missing_accounts", "push_contacts", "push_dispatch_invoices",
-              "push_delivery_invoices", "push_credit_notes", "allocate_credit_notes", "credit_check")
-
-
 def check_readiness(ctx: RunContext) -> dict[str, Any]:
     """Migrate, read Xero's reference data (4 calls), and refuse to go on while a blocking light is red.
     With Xero's daily budget already spent the run is skipped, saying so: nothing is lost, the next run goes on."""
@@ -97,7 +113,8 @@ def check_readiness(ctx: RunContext) -> dict[str, Any]:
         db.migrate(conn)
         client = _xero(conn)
         try:
-            ref = reference.read_from_xero(client)
+            with _reporting(ctx, client):
+                ref = reference.read_from_xero(client)
         except DailyLimitReached as exc:
             raise AirflowSkipException(str(exc)) from exc
         reference.save(conn, ref)
@@ -117,7 +134,7 @@ def create_accounts(ctx: RunContext) -> dict[str, Any]:
         return {"created": [], "calls": 0}
     with db.connect() as conn:
         client = _xero(conn)
-        with _writing(ctx, client):
+        with _reporting(ctx, client), _writing(ctx, client):
             made = reference.create_missing_accounts(client, conn, reference.load(conn))
     for line in made:
         log.info("Created account %s in Xero", line)
@@ -173,20 +190,18 @@ def check_records(ctx: RunContext) -> dict[str, int]:
 
 
 def _contact_problems(conn: psycopg.Connection, run_id: str, docs: list[dict]) -> dict[int, str]:
-    """Companies these documents name that are not (and will not be, this run) in Xero, and why."""
+    """Companies these documents name that are not in Xero and will not be this run because something is wrong
+    with them (held, refused, skipped), and why. A company that only waits (for the budget) holds nothing."""
     ids = sorted({d["company_id"] for d in docs})
     known = state.records(conn, "contact", ids)
-    queued = {r["omono_id"]: r for r in conn.execute(
-        f"SELECT omono_id, state, messages FROM {S}.run_queue WHERE run_id = %s AND entity = 'contact' AND "
-        "omono_id = ANY(%s)", (run_id, ids))}
+    queued = {q["omono_id"]: q for q in extract.queued(conn, run_id, "contact", only=None, ids=ids)}
     problems: dict[int, str] = {}
     for cid in ids:
         q, st = queued.get(cid), known.get(cid)
         if q is not None and q["state"] == "held":
             problems[cid] = " ".join(q["messages"])
-        elif q is None and not (st and st["xero_id"]):
-            problems[cid] = "; ".join(st["last_messages"]) if st and st["last_messages"] else \
-                "it has not been sent to Xero"
+        elif q is None and st and not st["xero_id"] and st["status"] in {"held", "failed", "skipped"}:
+            problems[cid] = "; ".join(st["last_messages"]) or f"it is {st['status']}"
     return problems
 
 
@@ -196,7 +211,7 @@ def push_entities(ctx: RunContext, names: list[str]) -> dict[str, Any]:
     results: dict[str, Any] = {"calls": 0}
     with db.connect() as conn:
         client = _xero(conn)
-        with _writing(ctx, client):
+        with _reporting(ctx, client), _writing(ctx, client):
             for name in names:
                 result = push.push(ctx, entities.BY_NAME[name], conn, client)
                 results[name] = result.counts
@@ -217,7 +232,7 @@ def allocate_credit_notes(ctx: RunContext) -> dict[str, Any]:
     with db.connect() as conn, db.connect(settings.OMONO_CONN_ID) as omono:
         client = _xero(conn)
         try:
-            with _writing(ctx, client):
+            with _reporting(ctx, client), _writing(ctx, client):
                 result = allocate.allocate(ctx, conn, omono, client)
         except DailyLimitReached as exc:
             log.warning("%s", exc)
@@ -250,17 +265,37 @@ def credit_check(ctx: RunContext) -> dict[str, int]:
             f"SELECT omono_id, xero_id FROM {S}.record_state WHERE entity = 'contact' AND xero_id IS NOT NULL")}
         with db.connect(settings.OMONO_CONN_ID) as omono:
             customers = {r["id"] for r in omono.execute("SELECT id FROM omono.companies WHERE is_customer")}
-            found = balances.read(client, date.today())
+            with _reporting(ctx, client):
+                found = balances.read(client, date.today())
             rows = [(omono_id, *found.get(xero_id, balances.ZERO), base_currency)
                     for xero_id, omono_id in contacts.items() if omono_id in customers]
             balances.store(omono, rows)
         return {"customers": len(rows), "calls": client.calls}
 
 
-def summarise(ctx: RunContext, ti: Any) -> str:
-    results = ti.xcom_pull(task_ids=list(XERO_TASKS)) or []
-    calls = sum(r.get("calls", 0) for r in results if isinstance(r, dict))
+def reconcile(ctx: RunContext, force: bool = False) -> dict[str, Any]:
+    """Reconcile Xero with Omono when asked (Sync Now's 'Reconcile', `make reconcile`, the UI's button) or when
+    General options' interval says so; for the run's date range, else this month and last."""
+    today = date.today()
     with db.connect() as conn:
+        if ctx.dry_run or not (force or ctx.params.get("reconcile") or rec.is_due(conn, today)):
+            return {"reconciled": False, "calls": 0}
+        params = ctx.params
+        default_from, default_to = rec.default_range(today)
+        date_range = (date.fromisoformat(params["date_from"]) if params.get("date_from") else default_from,
+                      date.fromisoformat(params["date_to"]) if params.get("date_to") else default_to)
+        client = _xero(conn)
+        with db.connect(settings.OMONO_CONN_ID) as omono, _reporting(ctx, client):
+            report = rec.reconcile(ctx, conn, omono, client, date_range)
+        rec.store(conn, ctx, report, client.calls)
+        line = rec.summary_line(report, client.calls)
+    log.info("%s", line)
+    return {"reconciled": True, "differences": len(report.differences), "summary": line, "calls": client.calls}
+
+
+def summarise(ctx: RunContext) -> str:
+    with db.connect() as conn:
+        calls = sum(t["calls"] for t in sync_log.run_tasks(conn, ctx.dag_id, ctx.run_id))
         text = render_summary(conn, ctx, calls)
     for line in text.splitlines():
         log.info("%s", line)
@@ -292,17 +327,37 @@ def render_summary(conn: psycopg.Connection, ctx: RunContext, calls: int) -> str
         lines.append(f"  [{r['status'].upper()}] {label} {r['omono_number']}: {' '.join(r['last_messages'])}")
     if len(attention) > 50:
         lines.append(f"  … and {len(attention) - 50} more (see the sync log)")
+    lines += _not_sent_lines(conn, ctx)
+    reconciled = rec.summary_of_run(conn, ctx.dag_id, ctx.run_id)
+    if reconciled:
+        lines += ["", reconciled]
     left = f" (Xero reports {usage['day_remaining']} left today)" if usage else ""
     lines += ["", f"Xero API calls this run: {calls}{left}"]
     return "\n".join(lines)
+
+
+def _not_sent_lines(conn: psycopg.Connection, ctx: RunContext) -> list[str]:
+    """What is not in Xero yet and not red, and why: never 'the rest were synced' when they were not."""
+    waiting = sync_log.not_sent(conn)
+    failed = [t for t in sync_log.run_tasks(conn, ctx.dag_id, ctx.run_id) if t["problem"]]
+    if not waiting and not failed:
+        return []
+    parts = {"sending": "whose write's outcome is unknown (they are looked up in Xero before anything is sent "
+                        "again)", "pending": "not attempted yet", "waiting": "waiting for the next API budget"}
+    lines = ["", f"Not sent yet: {sum(waiting.values())} record(s)" + (": " if waiting else "")
+             + "; ".join(f"{n} {parts[k]}" for k, n in sorted(waiting.items()))]
+    lines += [f"  Task {t['task_id']} failed: {t['problem']}" for t in failed]
+    return lines
 
 
 def verify(ctx: RunContext) -> None:
     """End the run visibly when records need attention, listing them, so Airflow's grid tells the truth."""
     with db.connect() as conn:
         attention = sync_log.unresolved(conn)
+        not_sent = sum(sync_log.not_sent(conn).values())
     if attention and not ctx.dry_run:
         listing = "\n".join(f"- {entities.BY_NAME[r['entity']].noun} {r['omono_number']}: "
                             f"{' '.join(r['last_messages'])}" for r in attention[:200])
-        raise RecordsNeedAttention(f"{len(attention)} record(s) need attention (held or refused by Xero); the "
-                                   f"rest were synced.\n{listing}")
+        later = f"; {not_sent} more are not sent yet (see the summary)" if not_sent else ""
+        raise RecordsNeedAttention(f"{len(attention)} record(s) need attention (held or refused by Xero){later}."
+                                   f"\n{listing}")

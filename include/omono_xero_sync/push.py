@@ -83,6 +83,8 @@ class Pusher:
         self.queue: list[tuple[int, str, list[str]]] = []
         self.written: list[tuple[str, int]] = []
         self.waiting_invoices: dict[int, str] = {}
+        self.directory: matching.ContactDirectory | None = None
+        self.claimed: dict[str, Plan] = {}
 
     # -- bookkeeping (applied set-based per batch by _flush) --------------------------------------------------
     def _outcome(self, omono_id: int, number: str | None, action: str, status: str, *, messages: list[str],
@@ -93,6 +95,12 @@ class Pusher:
             state_fields.setdefault("xero_id", xero_id)
         self.outcomes.append({"omono_id": omono_id, "status": status, "messages": messages, **state_fields})
         self.queue.append((omono_id, "held" if status == "held" else "done", messages))
+
+    def _wait(self, omono_id: int, message: str) -> None:
+        """Not red: nothing is wrong with the record, it only has to wait (for its company, or for the budget)."""
+        self.result.add("waiting")
+        self.outcomes.append({"omono_id": omono_id, "status": "waiting", "messages": [message]})
+        self.queue.append((omono_id, "done", [message]))
 
     def _flush(self) -> None:
         if not self.ctx.dry_run:
@@ -178,8 +186,11 @@ class Pusher:
         if not company or not company["xero_id"]:
             why = " ".join(company["last_messages"]) if company and company["last_messages"] else \
                 "it has not been sent yet"
-            self._outcome(rec["id"], number, "held", "held", messages=[
-                transform.waits_for_company(number, rec["company_name"], why)])
+            message = transform.waits_for_company(number, rec["company_name"], why)
+            if company and company["status"] in {"waiting", "pending", "sending"}:
+                self._wait(rec["id"], message)          # its company only waits (e.g. for the budget)
+            else:
+                self._outcome(rec["id"], number, "held", "held", messages=[message])
             return None
         status = self.default_status
         if xero_status in _STATUS_ORDER and _STATUS_ORDER[xero_status] > _STATUS_ORDER.get(status, 0):
@@ -233,9 +244,10 @@ class Pusher:
         return kept
 
     def _match_contacts(self, plans: list[Plan], fresh: list[Plan]) -> list[Plan]:
-        directory = matching.ContactDirectory.read(self.client)
+        if self.directory is None:                    # read once per task, however many chunks follow
+            self.directory = matching.ContactDirectory.read(self.client)
+        directory, claimed = self.directory, self.claimed
         restore = bool(state.get_setting(self.conn, "restore_archived_contacts"))
-        claimed: dict[str, Plan] = {}
         kept: list[Plan] = []
         for p in plans:
             if p.xero_id is not None:
@@ -311,7 +323,11 @@ class Pusher:
             return self._cancel_found(p, [d for d in ours if _status(d) not in GONE])
         live_ours = [d for d in ours if _status(d) not in GONE]
         if live_ours:
-            return self._adopt(p, live_ours[0])
+            doc = live_ours[0]
+            if transform.same_document(p.payload, doc) and _rank(_status(doc)) >= _rank(p.payload.get("Status")):
+                self._landed(p, doc)              # Xero already holds exactly this (e.g. a write whose answer was lost)
+                return None
+            return self._adopt(p, doc)
         if ours:
             self._hold(p, _gone_message(p, entity, ours[0]))
             return None
@@ -363,6 +379,14 @@ class Pusher:
         log.info("%s matched this integration's Xero document %s (%s)", p.number, doc_id, status)
         return p
 
+    def _landed(self, p: Plan, doc: Any) -> None:
+        doc_id = self._doc_id(doc)
+        self.written.append((doc_id, p.omono_id))
+        self._outcome(p.omono_id, p.number, p.action, "synced", xero_id=doc_id, messages=[
+            f"{p.number} was found in Xero exactly as this integration sent it (its answer had been lost)."],
+            content_hash=p.digest, xero_status=_status(doc), xero_number=_xero_number(self.entity, p),
+            last_sent=transform.jsonable(p.payload), sending_key=None, sending_since=None)
+
     def _link(self, p: Plan, doc: Any) -> None:
         doc_id = self._doc_id(doc)
         self._outcome(p.omono_id, p.number, "linked", "synced", xero_id=doc_id, messages=[
@@ -382,6 +406,14 @@ class Pusher:
         payload = transform.status_change(self.entity, self._doc_id(doc), target)
         return Plan(p.omono_id, p.number, payload, transform.content_hash(payload), action, self._doc_id(doc), p.rec,
                     p.st)
+
+    def wait_for_budget(self) -> None:
+        """What this run could not reach is waiting (not red): the next run with budget carries on."""
+        left = [i["omono_id"] for i in extract.queued(self.conn, self.ctx.run_id, self.entity.name)]
+        for omono_id in left:
+            self._wait(omono_id, "Waits for the next Xero API budget: today's is spent. Nothing is wrong with it; "
+                                 "the next run carries on.")
+        self._flush()
 
     # -- writes ---------------------------------------------------------------------------------------------
     @property
@@ -419,12 +451,36 @@ class Pusher:
                                   sent=transform.jsonable(p.payload),
                                   messages=[f"Dry run: would be {p.action} in Xero; nothing was sent."])
                 continue
-            self.send(batch)
+            self.send_recovering(batch)
             self._flush()
             if self.result.stopped:
                 return
             done += len(batch)
             log.info("%s: %d of %d records sent", self.entity.label, done, len(plans))
+
+    def send_recovering(self, batch: list[Plan]) -> None:
+        """Send; when the outcome is unknown (answer lost, or a server error), pause, look the records up again and
+        send only what Xero does not hold, a few times, before failing the task (Airflow then retries it)."""
+        for pause in (*settings.RETRY_BACKOFF, None):
+            try:
+                self.send(batch)
+                return
+            except WriteOutcomeUnknown as exc:
+                if pause is None:
+                    raise
+                log.warning("%s Looking again in %.0f s.", exc, pause)
+                self.client.pacer.sleep(pause)
+                batch = self._recheck(batch)
+                if not batch:
+                    return
+
+    def _recheck(self, batch: list[Plan]) -> list[Plan]:
+        """The batch after an unknown outcome: new records are looked up (what Xero made of the lost write is
+        recognised and recorded); updates by id are simply sent again."""
+        for p in batch:
+            if p.xero_id is None:
+                p.st = {**(p.st or {}), "status": "sending", "last_sent": transform.jsonable(p.payload)}
+        return self.resolve_unknown(batch)
 
     def send(self, batch: list[Plan]) -> None:
         """One write; a request Xero refuses as a whole is split until the element it objects to is alone."""
@@ -441,16 +497,16 @@ class Pusher:
             body = to_model(entity.collection, {entity.collection: elements})
             extra = {} if entity is entities.CONTACT else {"unitdp": 4}
             answer = self.client.write(self.method, body, summarize_errors=False, idempotency_key=key, **extra)
-        except DailyLimitReached as exc:
-            self.outcomes += [{"omono_id": i, "status": "pending", "messages": [str(exc)], "sending_key": None,
-                               "sending_since": None} for i in ids]
+        except DailyLimitReached as exc:         # checked before the call: nothing of this batch was sent
+            for p in batch:
+                self._wait(p.omono_id, f"Waits for the next Xero API budget: {exc}")
+                self.outcomes[-1].update(sending_key=None, sending_since=None)
             self.result.stopped = str(exc)
             log.warning("%s", exc)
             return
         except WriteOutcomeUnknown as exc:
-            if exc.answered:
-                state.count_refused_attempt(self.conn, entity.name, ids)
-                self.conn.commit()
+            if exc.answered:             # Xero keeps its error answer under the key: the next attempt needs a new one
+                self._count_attempt(batch)
             raise
         except HTTPStatusException as exc:
             if exc.status not in (400, 413):
@@ -459,10 +515,14 @@ class Pusher:
             return
         self._record(batch, elements, getattr(answer, _snake(entity.collection)) or [])
 
-    def _refused_whole(self, batch: list[Plan], exc: Any) -> None:
+    def _count_attempt(self, batch: list[Plan]) -> None:
         state.count_refused_attempt(self.conn, self.entity.name, [p.omono_id for p in batch])
+        self.conn.commit()
         for p in batch:
             p.st = {**(p.st or {}), "write_attempts": p.attempt + 1}
+
+    def _refused_whole(self, batch: list[Plan], exc: Any) -> None:
+        self._count_attempt(batch)
         if len(batch) > 1:
             half = len(batch) // 2
             log.warning("Xero refused a batch of %d as a whole (%s); sending it in halves", len(batch), exc.status)
@@ -552,6 +612,10 @@ def _status(doc: Any) -> str:
     return matching.enum(doc.status) or ""
 
 
+def _rank(status: str | None) -> int:
+    return {"DRAFT": 0, "SUBMITTED": 1, "AUTHORISED": 2, "PAID": 3}.get(status or "", -1)
+
+
 def _base_currency(conn: psycopg.Connection) -> str:
     from include.omono_xero_sync import reference
 
@@ -578,12 +642,16 @@ def push(ctx: RunContext, entity: Entity, conn: psycopg.Connection, client: Any)
     pusher = Pusher(ctx, entity, conn, client)
     plans = pusher.plan()
     try:
-        if plans:
-            plans = pusher.resolve_unknown(plans)
-            pusher.write(plans)
-    except DailyLimitReached as exc:       # met while looking up: the records stay pending for the next run
+        # Looked up, then written, one batch at a time: however small the day's budget, what it pays for lands.
+        for chunk in _chunks(plans, settings.BATCH_SIZE):
+            pusher.write(pusher.resolve_unknown(chunk))
+            if pusher.result.stopped:
+                break
+    except DailyLimitReached as exc:       # met while looking up: the records wait for the next run
         pusher.result.stopped = str(exc)
         log.warning("%s", exc)
     pusher._flush()
+    if pusher.result.stopped and not ctx.dry_run:
+        pusher.wait_for_budget()
     pusher.result.calls = client.calls if client else 0
     return pusher.result

@@ -14,7 +14,9 @@ STATE_SCHEMA = "xero_sync"
 BATCH_SIZE = 50                                    # Xero: about 50 elements per write
 CALLS_PER_MINUTE = int(os.environ.get("OMONO_XERO_CALLS_PER_MINUTE", "55"))   # Xero allows 60; keep headroom
 DAILY_CALL_FLOOR = int(os.environ.get("OMONO_XERO_DAILY_CALL_FLOOR", "25"))   # stop writing below this
-LOOKUP_BATCH = 40                                  # numbers per look-up GET (URL length stays well under 2 kB)
+# Pauses before trying again after a transient fault: a read is retried in place, a write whose outcome is
+# unknown is looked up and resent by push; after these the task fails and Airflow retries it (dags/…: retries).
+RETRY_BACKOFF = tuple(float(s) for s in os.environ.get("OMONO_XERO_RETRY_BACKOFF", "5,20,60").split(","))
 REQUEST_TIMEOUT = (10, 120)                        # seconds: connect, read
 # One writer per organisation (write_lock.py): how long a run waits for another one's writes before it gives up.
 LOCK_WAIT_SECONDS = float(os.environ.get("OMONO_XERO_LOCK_WAIT_SECONDS", "1800"))
@@ -31,6 +33,7 @@ DEFAULT_SETTINGS: dict[str, object] = {
     "credit_check": False,
     "exchange_rate_source": "omono",               # omono: send each document's own rate; xero: Xero's day rate
     "restore_archived_contacts": False,            # a company matching an archived Xero contact restores it
+    "reconcile_interval": "weekly",                # off, daily, weekly, monthly
     "alert_email": None,
     "omono_url_pattern": os.environ.get("OMONO_XERO_OMONO_URL", "http://localhost:8000/omono/{entity}/{id}"),
 }

@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 from include.omono_xero_sync import settings
 
 S = settings.STATE_SCHEMA
-UNRESOLVED = ("pending", "sending", "held", "failed")
+UNRESOLVED = ("pending", "sending", "held", "failed", "waiting")     # re-read every run until resolved
 
 
 def get_setting(conn: psycopg.Connection, key: str) -> Any:
@@ -84,6 +84,7 @@ def apply_outcomes(conn: psycopg.Connection, entity: str, run_id: str, outcomes:
     carries is set (to null when given as None), the others are kept."""
     if not outcomes:
         return
+    outcomes = list({o["omono_id"]: o for o in outcomes}.values())        # the last word on each record
     kept = ", ".join(f"{col} = CASE WHEN o.doc ? '{col}' THEN (o.doc->>'{col}')::{kind} ELSE s.{col} END"
                      for col, kind in _KEPT_UNLESS_GIVEN.items())
     conn.execute(
@@ -127,8 +128,8 @@ def ours(conn: psycopg.Connection, xero_ids: list[str]) -> set[str]:
 
 def unresolved_ids(conn: psycopg.Connection) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
-    for r in conn.execute(f"SELECT entity, omono_id FROM {S}.record_state WHERE status = ANY(%s)",
-                          (list(UNRESOLVED),)):
+    listed = ", ".join(f"'{s}'" for s in UNRESOLVED)          # literal, so the partial index applies
+    for r in conn.execute(f"SELECT entity, omono_id FROM {S}.record_state WHERE status IN ({listed})"):
         out.setdefault(r["entity"], []).append(r["omono_id"])
     return out
 

@@ -62,15 +62,38 @@ def counts(conn: psycopg.Connection, dag_id: str, run_id: str) -> dict[str, dict
 
 
 def unresolved(conn: psycopg.Connection) -> list[dict]:
-    """Records whose latest outcome needs attention (held or failed), and refused allocations, with their latest
-    messages."""
+    """What needs attention, with its latest messages: records held or refused, refused allocations, and the
+    differences the latest reconciliation found (until the next one)."""
     return conn.execute(
         f"SELECT entity, omono_id, omono_number, status, last_messages, last_run_id FROM {S}.record_state "
         f"WHERE status IN ('held', 'failed') UNION ALL SELECT a.entity, a.omono_id, s.omono_number, 'failed', "
         f"a.messages, a.run_id FROM {S}.allocations a JOIN {S}.record_state s ON s.entity = a.entity AND "
-        "s.omono_id = a.omono_id WHERE a.status = 'failed' ORDER BY 1, 3").fetchall()
+        f"s.omono_id = a.omono_id WHERE a.status = 'failed' UNION ALL SELECT d.entity, coalesce(d.omono_id, 0), "
+        f"d.omono_number, 'failed', jsonb_build_array('Reconciliation: ' || d.message), r.run_id FROM "
+        f"{S}.reconciliation_differences d JOIN {S}.reconciliations r ON r.id = d.reconciliation_id WHERE r.id = "
+        f"(SELECT max(id) FROM {S}.reconciliations) ORDER BY 1, 3").fetchall()
 
 
 def rows_for_run(conn: psycopg.Connection, dag_id: str, run_id: str) -> list[dict]:
     return conn.execute(f"SELECT * FROM {S}.sync_log WHERE dag_id = %s AND run_id = %s ORDER BY id",
                         (dag_id, run_id)).fetchall()
+
+
+def record_task(conn: psycopg.Connection, ctx: RunContext, calls: int, problem: str | None) -> None:
+    """What a task spent and, if it failed, why (the caller's connection is its own, committed by the caller)."""
+    conn.execute(f"INSERT INTO {S}.run_tasks (dag_id, run_id, task_id, calls, problem) VALUES (%s, %s, %s, %s, %s) "
+                 "ON CONFLICT (dag_id, run_id, task_id) DO UPDATE SET calls = run_tasks.calls + EXCLUDED.calls, "
+                 "problem = EXCLUDED.problem, updated_at = now()",
+                 (ctx.dag_id, ctx.run_id, ctx.task_id, calls, problem))
+
+
+def run_tasks(conn: psycopg.Connection, dag_id: str, run_id: str) -> list[dict]:
+    return conn.execute(f"SELECT task_id, calls, problem FROM {S}.run_tasks WHERE dag_id = %s AND run_id = %s "
+                        "ORDER BY updated_at", (dag_id, run_id)).fetchall()
+
+
+def not_sent(conn: psycopg.Connection) -> dict[str, int]:
+    """Records not in Xero yet and not red: pending, sending (outcome unknown) or waiting (for the budget)."""
+    return {r["status"]: r["n"] for r in conn.execute(
+        f"SELECT status, count(*) AS n FROM {S}.record_state WHERE status IN ('pending', 'sending', 'waiting') "
+        "GROUP BY status")}

@@ -53,6 +53,10 @@ class WriteOutcomeUnknown(XeroError):
         self.answered = answered
 
 
+class TransientError(XeroError):
+    """Xero was unreachable or answered a read with a server error; the read is retried after a pause."""
+
+
 class DailyLimitReached(XeroError):
     """Xero's daily call budget for the organisation is (nearly) used up; the next run carries on."""
 
@@ -250,14 +254,29 @@ class XeroClient:
                        "expires_in": 1800, "scope": token.get("scope") or [], "token_type": "Bearer"}
 
     def read(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return self._call(method, args, kwargs, write=False)
+        """A GET. Safe to repeat, so a server error or a broken connection is retried here after a pause
+        (settings.RETRY_BACKOFF): a few transient faults do not fail the task."""
+        for pause in (*settings.RETRY_BACKOFF, None):
+            try:
+                return self._call(method, args, kwargs, write=False)
+            except TransientError as exc:
+                if pause is None:
+                    raise
+                log.warning("%s; trying again in %.0f s", exc, pause)
+                self.pacer.sleep(pause)
+        raise AssertionError("unreachable")
 
     def write(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """A POST or PUT, sent once: whether to send it again is the caller's decision (push looks first)."""
+        return self._call(method, args, kwargs, write=True)
+
+    def _check_budget(self) -> None:
+        """Reads and writes share the day's budget: below the floor nothing more is spent today, so look-ups can
+        never eat the budget that the writes they prepare would need."""
         floor = settings.DAILY_CALL_FLOOR
         if self.pacer.day_remaining is not None and self.pacer.day_remaining <= floor:
             raise DailyLimitReached(f"Only {self.pacer.day_remaining} of today's Xero API calls are left; "
-                                    "stopping cleanly. The next run carries on.")
-        return self._call(method, args, kwargs, write=True)
+                                    "stopping cleanly. The rest waits for tomorrow's budget.")
 
     def _call(self, method: str, args: tuple, kwargs: dict, *, write: bool) -> Any:
         import urllib3
@@ -266,6 +285,7 @@ class XeroClient:
         fn = getattr(self.accounting, method)
         refreshed = False
         for attempt in range(self.MAX_RATE_RETRIES + 1):
+            self._check_budget()
             self._authorise()
             self.pacer.before_call()
             self.calls += 1
@@ -276,23 +296,14 @@ class XeroClient:
                 return data
             except HTTPStatusException as exc:
                 self.pacer.after_call(exc.headers)
-                status = exc.status
-                if status == 429:
-                    problem = (exc.headers or {}).get("X-Rate-Limit-Problem", "minute")
-                    if problem == "day":
-                        raise DailyLimitReached("Xero's daily API limit for this organisation is used up; the "
-                                                "next run carries on once Xero resets it.") from exc
-                    wait = float((exc.headers or {}).get("Retry-After", 5))
-                    if attempt == self.MAX_RATE_RETRIES or wait > 120:
-                        raise XeroError(f"Xero kept refusing calls ({problem} limit); try again later.") from exc
-                    log.warning("Xero rate limit (%s): waiting %.0f s as Retry-After asks", problem, wait)
-                    self.pacer.sleep(wait)
+                if exc.status == 429:
+                    self._wait_for_rate_limit(exc, attempt)
                     continue
-                if status == 401 and not refreshed:
+                if exc.status == 401 and not refreshed:
                     refreshed = True
                     self.tokens.expire()
                     continue
-                if status in (400, 404, 413):
+                if exc.status in (400, 404, 413):
                     raise      # Xero's answer about the request itself: the caller reads it
                 raise self._translate(exc, write) from exc
             except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -300,9 +311,20 @@ class XeroClient:
                     raise WriteOutcomeUnknown(f"The connection to Xero broke during {method} "
                                               f"({type(exc).__name__}); whether Xero saved it is unknown. The "
                                               "next attempt checks Xero before sending again.") from exc
-                raise XeroError(f"Xero could not be reached ({type(exc).__name__}).") from exc
+                raise TransientError(f"Xero could not be reached ({type(exc).__name__})") from exc
         raise XeroError(f"Xero kept refusing {method} after {self.MAX_RATE_RETRIES + 1} attempts; the task will "
                         "retry later.")
+
+    def _wait_for_rate_limit(self, exc: Any, attempt: int) -> None:
+        problem = (exc.headers or {}).get("X-Rate-Limit-Problem", "minute")
+        if problem == "day":
+            raise DailyLimitReached("Xero's daily API limit for this organisation is used up; the rest waits for "
+                                    "tomorrow's budget.") from exc
+        wait = float((exc.headers or {}).get("Retry-After", 5))
+        if attempt == self.MAX_RATE_RETRIES or wait > 120:
+            raise XeroError(f"Xero kept refusing calls ({problem} limit); try again later.") from exc
+        log.warning("Xero rate limit (%s): waiting %.0f s as Retry-After asks", problem, wait)
+        self.pacer.sleep(wait)
 
     def _translate(self, exc: Any, write: bool) -> XeroError:
         status = exc.status
@@ -311,13 +333,13 @@ class XeroClient:
         if status == 403:
             return XeroAuthError(f"Xero refused access to organisation {self.xero.tenant_id} (403): the app may "
                                  "have been disconnected in Xero. Reconnect it.")
-        if status == 503 and b"offline" in (exc.body or b""):
-            return XeroError("The Xero organisation is offline (Xero is migrating it); the task will retry.")
         if write and status >= 500:
             return WriteOutcomeUnknown(f"Xero answered {status} to a write; whether it was saved is unknown. The "
                                        "next attempt checks Xero before sending again.", answered=True)
-        if status >= 500:
-            return XeroError(f"Xero is unavailable ({status}); the task will retry.")
+        if status == 503 and b"offline" in (exc.body or b""):
+            return TransientError("The Xero organisation is offline (Xero is migrating it)")
+        if status >= 500 and status != 501:
+            return TransientError(f"Xero is unavailable ({status})")
         return XeroError(f"Xero answered {status}: {str(getattr(exc, 'reason', ''))[:300]}")
 
 

@@ -58,19 +58,20 @@ def test_dag_files_have_no_module_level_heavy_imports(path: Path) -> None:
 def test_tasks_run_in_the_documented_order(parsed: dict) -> None:
     assert parsed["tasks"] == ["due", "readiness", "create_missing_accounts", "extract_changes", "check_records",
                                "push_contacts", "push_dispatch_invoices", "push_delivery_invoices",
-                               "push_credit_notes", "allocate_credit_notes", "credit_check", "summarise", "verify"]
+                               "push_credit_notes", "allocate_credit_notes", "credit_check", "reconcile", "summarise",
+                               "verify"]
 
 
 def test_run_policy_no_catchup_one_run_at_a_time_retries_and_sync_now_params(parsed: dict) -> None:
     assert parsed["catchup"] is False and parsed["max_active_runs"] == 1
     assert parsed["retries"] >= 1
-    assert parsed["params"] == ["date_from", "date_to", "dry_run", "full_resync"]
+    assert parsed["params"] == ["date_from", "date_to", "dry_run", "full_resync", "reconcile"]
     assert {"omono", "xero"} <= set(parsed["tags"])
 
 
 def test_every_task_that_calls_xero_runs_in_the_xero_pool(parsed: dict) -> None:
     xero_tasks = {"readiness", "create_missing_accounts", "push_contacts", "push_dispatch_invoices",
-                  "push_delivery_invoices", "push_credit_notes", "allocate_credit_notes", "credit_check"}
+                  "push_delivery_invoices", "push_credit_notes", "allocate_credit_notes", "credit_check", "reconcile"}
     assert {t for t, pool in parsed["pools"].items() if pool == "omono_xero_api"} == xero_tasks
 
 

@@ -178,7 +178,7 @@ def test_reset_then_budgeted_backfill_spreads_over_days_and_lands_everything_exa
         assert runs < 12
         admin.post("/clock", json={"advance_seconds": 86_400})        # the next day: a new budget
         XeroOrg(xero_org.base_url).connect(fresh_db)
-    assert runs >= 3
+    assert runs >= 2                      # more than one day's budget, though most was already in Xero
     counted = Counter(i["InvoiceNumber"] for i in admin.get(f"/tenants/{UK_TENANT}/invoices").json()["invoices"])
     assert sorted(counted) == sorted(numbers) and set(counted.values()) == {1}
 

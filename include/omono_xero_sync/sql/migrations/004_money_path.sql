@@ -32,3 +32,22 @@ ALTER TABLE xero_sync.allocations ADD CONSTRAINT allocations_status_check
     CHECK (status IN ('waiting', 'allocated', 'settled', 'failed'));
 ALTER TABLE xero_sync.allocations ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
 CREATE INDEX allocations_open ON xero_sync.allocations (entity) WHERE status IN ('waiting', 'failed');
+
+-- 'waiting': nothing is wrong with the record, it waits (for the next day's API budget, or for its company).
+ALTER TABLE xero_sync.record_state DROP CONSTRAINT record_state_status_check;
+ALTER TABLE xero_sync.record_state ADD CONSTRAINT record_state_status_check
+    CHECK (status IN ('pending', 'sending', 'synced', 'held', 'failed', 'skipped', 'waiting'));
+DROP INDEX xero_sync.record_state_unresolved;
+CREATE INDEX record_state_unresolved ON xero_sync.record_state (entity, omono_id)
+    WHERE status IN ('pending', 'sending', 'held', 'failed', 'waiting');
+
+-- What each task of a run spent and, if it failed, why: the summary counts calls of failed tasks too.
+CREATE TABLE xero_sync.run_tasks (
+    dag_id     text    NOT NULL,
+    run_id     text    NOT NULL,
+    task_id    text    NOT NULL,
+    calls      integer NOT NULL DEFAULT 0,
+    problem    text,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (dag_id, run_id, task_id)
+);

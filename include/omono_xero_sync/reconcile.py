@@ -1,0 +1,296 @@
+"""Reconciliation: does Xero hold exactly what Omono says, for a range of document dates? (Owner of the
+`xero_sync.reconciliations*` tables.)
+
+Xero is read with the fewest calls: invoices (both kinds) in pages of 1,000 with summary fields only, credit notes
+in pages of 1,000 (with their allocations), each filtered on `Date` (an optimised filter), within the day's
+budget. Omono's documents of the range are loaded with their lines, and compared per document:
+- present in Xero exactly once (by this integration's ids, else by number), with the expected status (cancelled
+  in Omono: voided or deleted in Xero), the right contact and currency, and SubTotal/TotalTax/Total equal to the
+  cent to Omono's document computed by Xero's rules (money.document_totals);
+- a linked credit note's credit allocated to its invoice as the integration recorded it;
+and Xero documents this integration wrote in the range that Omono no longer explains are orphans. Records already
+red (held or refused) are counted as such, not reported twice. Each difference is stored, and is a red item in the
+sync log and the failure alert until the next reconciliation; per entity and currency the counts and totals of both
+sides are stored for the report page."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from include.omono_xero_sync import entities, extract, matching, money, state, sync_log
+from include.omono_xero_sync.settings import STATE_SCHEMA as S
+from include.omono_xero_sync.sync_log import LogRow, RunContext
+from include.omono_xero_sync.transform import number_in_xero
+
+log = logging.getLogger(__name__)
+GONE = {"VOIDED", "DELETED"}
+RED = {"held", "failed"}
+INTERVALS = {"off": None, "daily": 1, "weekly": 7, "monthly": 30}
+
+
+def default_range(today: date) -> tuple[date, date]:
+    """This month and last month."""
+    first_of_month = today.replace(day=1)
+    return (first_of_month - timedelta(days=1)).replace(day=1), today
+
+
+def is_due(conn: psycopg.Connection, today: date) -> bool:
+    """At the interval chosen in General options (`reconcile_interval`, weekly by default, 'off' to stop)."""
+    days = INTERVALS.get(str(state.get_setting(conn, "reconcile_interval")))
+    if days is None:
+        return False
+    last = conn.execute(f"SELECT max(finished_at)::date AS d FROM {S}.reconciliations WHERE complete").fetchone()["d"]
+    return last is None or (today - last).days >= days
+
+
+@dataclass
+class Difference:
+    entity: str
+    kind: str                    # missing, duplicate, status, contact, currency, totals, credit, orphan
+    message: str
+    omono_id: int | None = None
+    omono_number: str | None = None
+    xero_id: str | None = None
+    xero_number: str | None = None
+
+
+@dataclass
+class Side:
+    count: int = 0
+    total: Decimal = Decimal(0)
+
+    def add(self, amount: Decimal) -> None:
+        self.count += 1
+        self.total += amount
+
+
+@dataclass
+class Report:
+    date_from: date
+    date_to: date
+    differences: list[Difference] = field(default_factory=list)
+    omono: dict[tuple[str, str], Side] = field(default_factory=lambda: defaultdict(Side))
+    xero: dict[tuple[str, str], Side] = field(default_factory=lambda: defaultdict(Side))
+    already_red: int = 0
+    complete: bool = True
+    note: str = ""
+
+
+# -- reading both sides -----------------------------------------------------------------------------------------
+def _where(date_from: date, date_to: date) -> str:
+    return (f"Date >= DateTime({date_from.year}, {date_from.month:02d}, {date_from.day:02d}) AND "
+            f"Date <= DateTime({date_to.year}, {date_to.month:02d}, {date_to.day:02d})")
+
+
+def read_xero(client: Any, date_from: date, date_to: date) -> dict[str, list[Any]]:
+    """Xero's documents of the range by collection: ceil(n / 1,000) calls for each of invoices and credit notes."""
+    where = _where(date_from, date_to)
+    return {"Invoices": list(matching.paged(lambda **p: client.read("get_invoices", **p), "invoices", where=where,
+                                            page_size=matching.PAGE_SIZE, summary_only=True)),
+            "CreditNotes": list(matching.paged(lambda **p: client.read("get_credit_notes", **p), "credit_notes",
+                                               where=where, page_size=matching.PAGE_SIZE))}
+
+
+def read_omono(omono: psycopg.Connection, date_from: date, date_to: date) -> dict[str, list[dict]]:
+    ids = extract.changed_ids(omono, None, (date_from, date_to))
+    return {e.name: extract.load_documents(omono, e.name, sorted(ids.get(e.name, ()))) for e in entities.DOCUMENTS}
+
+
+# -- comparing ----------------------------------------------------------------------------------------------------
+class Comparison:
+    def __init__(self, conn: psycopg.Connection, report: Report, xero: dict[str, list[Any]]) -> None:
+        self.conn, self.report = conn, report
+        self.xero = xero
+        self.by_id = {self._id(d): d for docs in xero.values() for d in docs}
+        self.explained: set[str] = set()
+
+    @staticmethod
+    def _id(doc: Any) -> str:
+        return str(getattr(doc, "invoice_id", None) or getattr(doc, "credit_note_id", None))
+
+    def entity(self, entity: entities.Entity, records: list[dict]) -> None:
+        states = state.records(self.conn, entity.name, [r["id"] for r in records])
+        companies = state.records(self.conn, "contact", sorted({r["company_id"] for r in records}))
+        same_type = [d for d in self.xero[entity.collection] if matching.enum(d.type) == entity.xero_type]
+        by_number: dict[str, list[Any]] = defaultdict(list)
+        for d in same_type:
+            by_number[(getattr(d, _number_attr(entity)) or "").casefold()].append(d)
+        for rec in records:
+            self.record(entity, rec, states.get(rec["id"]), companies.get(rec["company_id"]), by_number)
+
+    def record(self, entity: entities.Entity, rec: dict, st: dict | None, company: dict | None,
+               by_number: dict[str, list[Any]]) -> None:
+        number, currency = rec["number"], rec["currency_code"].strip()
+        cancelled = rec.get("status") == "cancelled"
+        expected = money.document_totals(rec["lines"])
+        if not cancelled:
+            self.report.omono[(entity.name, currency)].add(expected.total)
+        contact = str(company["xero_id"]) if company and company.get("xero_id") else None
+        copies = [d for d in by_number.get(number_in_xero(entity, rec).casefold(), [])
+                  if contact is None or (d.contact and str(d.contact.contact_id) == contact)]
+        known = self.by_id.get(str(st["xero_id"])) if st and st["xero_id"] else None
+        if known is not None and all(self._id(known) != self._id(d) for d in copies):
+            copies.append(known)
+        live = [d for d in copies if matching.enum(d.status) not in GONE]
+        self.explained |= {self._id(d) for d in copies}
+        if st and st["status"] in RED:
+            self.report.already_red += 1          # red already, with its own message: not reported twice
+            return
+        diff = self._difference(entity, rec, live, copies, contact, expected, cancelled)
+        if diff:
+            kind, message, doc = diff
+            self.report.differences.append(Difference(
+                entity.name, kind, message, rec["id"], number, self._id(doc) if doc else None,
+                getattr(doc, _number_attr(entity), None) if doc else None))
+
+    def _difference(self, entity: entities.Entity, rec: dict, live: list[Any], copies: list[Any],
+                    contact: str | None, expected: money.Totals, cancelled: bool) -> tuple[str, str, Any] | None:
+        number, currency = rec["number"], rec["currency_code"].strip()
+        noun = entity.noun.lower()
+        if cancelled:
+            if live:
+                return ("status", f"{number} is cancelled in Omono but {matching.enum(live[0].status).lower()} in "
+                                  "Xero. Void or delete it in Xero, or choose Retry on its record.", live[0])
+            return None
+        if not live:
+            gone = copies[0] if copies else None
+            what = f"{matching.enum(gone.status).lower()} in Xero" if gone else "not in Xero"
+            return ("missing", f"{number} ({noun}) is {what}, while Omono has it issued. Choose Retry on its "
+                               "record, or cancel it in Omono.", gone)
+        if len(live) > 1:
+            return ("duplicate", f"{number} is in Xero {len(live)} times. Void the extra copies in Xero.", live[1])
+        doc = live[0]
+        if contact and (doc.contact is None or str(doc.contact.contact_id) != contact):
+            return ("contact", f"{number} is in Xero for another contact than its Omono company.", doc)
+        if matching.enum(doc.currency_code) != currency:
+            return ("currency", f"{number} is in {matching.enum(doc.currency_code)} in Xero but in {currency} in "
+                                "Omono.", doc)
+        actual = money.xero_totals(doc)
+        if (actual.sub_total, actual.total_tax) != (expected.sub_total, expected.total_tax) or \
+                money.cents(Decimal(str(doc.total or 0))) != expected.total:
+            return ("totals", f"{number}: Omono {expected.describe(currency)}, Xero {actual.describe(currency)}.",
+                    doc)
+        return None
+
+    def credit(self, entity: entities.Entity, records: list[dict]) -> None:
+        """A linked credit note's allocation in Xero against what the integration recorded for the pair."""
+        recorded = {(r["omono_id"], r["invoice_omono_id"]): r for r in self.conn.execute(
+            f"SELECT omono_id, invoice_omono_id, status, amount FROM {S}.allocations WHERE entity = %s",
+            (entity.name,))}
+        states = state.records(self.conn, entity.name, [r["id"] for r in records])
+        invoice_entity = "dispatch_invoice" if entity.xero_type == "ACCRECCREDIT" else "delivery_invoice"
+        invoices = state.records(self.conn, invoice_entity, [r["invoice_id"] for r in records if r.get("invoice_id")])
+        for rec in records:
+            st, pair = states.get(rec["id"]), recorded.get((rec["id"], rec.get("invoice_id")))
+            note = self.by_id.get(str(st["xero_id"])) if st and st["xero_id"] else None
+            invoice = invoices.get(rec.get("invoice_id"))
+            if note is None or invoice is None or not invoice.get("xero_id") or not pair:
+                continue
+            applied = sum((Decimal(str(a.amount)) for a in note.allocations or []
+                           if a.invoice and str(a.invoice.invoice_id) == str(invoice["xero_id"])), Decimal(0))
+            wanted = Decimal(str(pair["amount"] or 0)) if pair["status"] == "allocated" else Decimal(0)
+            if money.cents(applied) != money.cents(wanted):
+                currency = matching.enum(note.currency_code)
+                self.report.differences.append(Difference(
+                    entity.name, "credit", f"{rec['number']}: {money.text(applied, currency)} of its credit is "
+                    f"allocated in Xero to {invoice['omono_number']}, where the integration allocated "
+                    f"{money.text(wanted, currency)}.", rec["id"], rec["number"], str(st["xero_id"])))
+
+    def xero_side(self) -> None:
+        """Xero's count and total per entity and currency: the live documents Omono's records explain, and ours."""
+        kinds = {e.xero_type: e.name for e in entities.DOCUMENTS}
+        for xero_id in self.explained | state.ours(self.conn, list(self.by_id)):
+            doc = self.by_id[xero_id]
+            if matching.enum(doc.status) not in GONE:
+                key = (kinds[matching.enum(doc.type)], matching.enum(doc.currency_code))
+                self.report.xero[key].add(Decimal(str(doc.total or 0)))
+
+    def orphans(self) -> None:
+        ours = state.ours(self.conn, list(self.by_id))
+        owners = {str(r["xero_id"]): r for r in self.conn.execute(
+            f"SELECT xero_id, entity, omono_id FROM {S}.our_documents WHERE xero_id = ANY(%s::uuid[])", (list(ours),))}
+        for xero_id in sorted(ours - self.explained):
+            doc = self.by_id[xero_id]
+            if matching.enum(doc.status) in GONE:
+                continue
+            owner = owners[xero_id]
+            number = getattr(doc, "invoice_number", None) or getattr(doc, "credit_note_number", None)
+            self.report.differences.append(Difference(
+                owner["entity"], "orphan", f"Xero holds {number}, which this integration created for an Omono "
+                "record that no longer explains it (deleted, renumbered or re-dated in Omono). Void it in Xero if it "
+                "should not be in the books.", owner["omono_id"], number, xero_id, number))
+
+
+def _number_attr(entity: entities.Entity) -> str:
+    return "credit_note_number" if entity.is_credit_note else "invoice_number"
+
+
+# -- storing --------------------------------------------------------------------------------------------------------
+def store(conn: psycopg.Connection, ctx: RunContext, report: Report, calls: int) -> int:
+    """Keep the result (one statement per table) and put each difference in the sync log as red."""
+    rec_id = conn.execute(
+        f"INSERT INTO {S}.reconciliations (dag_id, run_id, date_from, date_to, calls, complete, note, already_red, "
+        "summary) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (ctx.dag_id, ctx.run_id, report.date_from, report.date_to, calls, report.complete, report.note,
+         report.already_red, summary_line(report, calls))).fetchone()["id"]
+    keys = sorted(set(report.omono) | set(report.xero))
+    conn.execute(
+        f"INSERT INTO {S}.reconciliation_totals (reconciliation_id, entity, currency, omono_count, omono_total, "
+        "xero_count, xero_total) SELECT %s, t->>0, t->>1, (t->>2)::int, (t->>3)::numeric, (t->>4)::int, "
+        "(t->>5)::numeric FROM jsonb_array_elements(%s) t",
+        (rec_id, Jsonb([[e, c, report.omono[(e, c)].count, str(report.omono[(e, c)].total),
+                         report.xero[(e, c)].count, str(report.xero[(e, c)].total)] for e, c in keys])))
+    conn.execute(
+        f"INSERT INTO {S}.reconciliation_differences (reconciliation_id, entity, kind, omono_id, omono_number, "
+        "xero_id, xero_number, message) SELECT %s, d->>'entity', d->>'kind', (d->>'omono_id')::bigint, "
+        "d->>'omono_number', (d->>'xero_id')::uuid, d->>'xero_number', d->>'message' FROM jsonb_array_elements(%s) d",
+        (rec_id, Jsonb([d.__dict__ for d in report.differences])))
+    sync_log.write(conn, ctx, [LogRow(d.entity, d.omono_id or 0, d.omono_number, "failed", d.xero_id,
+                                      [f"Reconciliation: {d.message}"]) for d in report.differences])
+    conn.commit()
+    return rec_id
+
+
+def reconcile(ctx: RunContext, conn: psycopg.Connection, omono: psycopg.Connection, client: Any,
+              date_range: tuple[date, date]) -> Report:
+    from include.omono_xero_sync.xero_api import DailyLimitReached
+
+    report = Report(*date_range)
+    try:
+        xero = read_xero(client, *date_range)
+    except DailyLimitReached as exc:
+        report.complete, report.note = False, f"Not compared: {exc}"
+        return report
+    docs = read_omono(omono, *date_range)
+    comparison = Comparison(conn, report, xero)
+    for entity in entities.DOCUMENTS:
+        comparison.entity(entity, docs[entity.name])
+        if entity.is_credit_note:
+            comparison.credit(entity, [r for r in docs[entity.name] if r.get("invoice_id")])
+    comparison.orphans()
+    comparison.xero_side()
+    return report
+
+
+def summary_line(report: Report, calls: int) -> str:
+    found = len(report.differences)
+    head = (f"Reconciliation {report.date_from:%d %b %Y} to {report.date_to:%d %b %Y}: "
+            + (f"{found} difference(s)" if found else "Xero agrees with Omono"))
+    counts = sum(s.count for s in report.omono.values())
+    extra = f"; {report.already_red} record(s) already red" if report.already_red else ""
+    done = "" if report.complete else f" (incomplete: {report.note})"
+    return f"{head} ({counts} Omono document(s){extra}; {calls} API call(s)){done}"
+
+
+def summary_of_run(conn: psycopg.Connection, dag_id: str, run_id: str) -> str | None:
+    row = conn.execute(f"SELECT summary FROM {S}.reconciliations WHERE dag_id = %s AND run_id = %s ORDER BY id DESC "
+                       "LIMIT 1", (dag_id, run_id)).fetchone()
+    return row["summary"] if row else None

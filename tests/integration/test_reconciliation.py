@@ -1,0 +1,75 @@
+"""Reconciliation: after a sync Xero agrees with Omono to the cent; what a bookkeeper or a fault changed in Xero
+is found, stored, and red in the sync log until the next reconciliation."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from include.omono_xero_sync import pipeline, sync_log
+from include.omono_xero_sync.sync_log import RunContext
+from tests.support.pipeline_env import XeroOrg, api_calls, db, last_seq, seed, xero_objects
+from tests.support.steps import run_steps
+from tests.support.xero_sdk import UK_TENANT
+
+pytestmark = pytest.mark.integration
+RANGE = {"date_from": "2026-09-01", "date_to": "2026-11-30"}
+
+
+def _reconcile(run_id: str) -> dict:
+    params = {"dry_run": False, "full_resync": False, **RANGE, "reconcile": True}
+    return pipeline.reconcile(RunContext("omono_xero_sync", run_id, "reconcile", params=params))
+
+
+def _differences(url: str) -> list[dict]:
+    with db(url) as conn:
+        return conn.execute("SELECT d.* FROM xero_sync.reconciliation_differences d WHERE d.reconciliation_id = "
+                            "(SELECT max(id) FROM xero_sync.reconciliations) ORDER BY d.id").fetchall()
+
+
+def test_after_a_clean_sync_xero_agrees_with_omono_in_two_calls(xero_org: XeroOrg, fresh_db: str,
+                                                               admin: httpx.Client) -> None:
+    seed(fresh_db, documents=40)
+    with db(fresh_db) as conn:
+        conn.execute("INSERT INTO xero_sync.settings (key, value) VALUES ('reconcile_interval', '\"off\"')")
+    run_steps("r1")
+    seq = last_seq(admin)
+    result = _reconcile("r2")
+    assert result["differences"] == 0, _differences(fresh_db)
+    reads = api_calls(admin, since=seq)
+    assert [(c["method"], c["path"].rsplit("/", 1)[1]) for c in reads] == [("GET", "Invoices"), ("GET", "CreditNotes")]
+    with db(fresh_db) as conn:
+        totals = conn.execute("SELECT * FROM xero_sync.reconciliation_totals").fetchall()
+        issued = conn.execute("SELECT count(*) AS n FROM omono.dispatch_invoices").fetchone()["n"]
+    assert all(t["omono_count"] == t["xero_count"] and t["omono_total"] == t["xero_total"] for t in totals)
+    assert sum(t["omono_count"] for t in totals if t["entity"] == "dispatch_invoice") == issued
+    assert "Xero agrees with Omono" in result["summary"] and "2 API call(s)" in result["summary"]
+
+
+def test_what_changed_in_xero_is_found_and_red_until_the_next_reconciliation(xero_org: XeroOrg, fresh_db: str,
+                                                                            admin: httpx.Client) -> None:
+    seed(fresh_db, documents=40)
+    run_steps("r1")
+    invoices = {i["InvoiceNumber"]: i for i in xero_objects(admin, "invoices") if i["Type"] == "ACCREC"}
+    voided, edited = sorted(invoices)[0], sorted(invoices)[1]
+    admin.post(f"/tenants/{UK_TENANT}/invoices/{invoices[voided]['InvoiceID']}/void").raise_for_status()
+    admin.patch(f"/tenants/{UK_TENANT}/invoices/{invoices[edited]['InvoiceID']}", json={"LineItems": [
+        {"Description": "Changed by hand", "Quantity": 1, "UnitAmount": 1, "AccountCode": "200",
+         "TaxType": "OUTPUT2"}]}).raise_for_status()
+    stray = admin.post(f"/tenants/{UK_TENANT}/seed", json={"Invoices": [{
+        "Type": "ACCREC", "Contact": {"ContactID": invoices[edited]["Contact"]["ContactID"]}, "InvoiceNumber": "X-1",
+        "Date": "2026-09-05", "Status": "AUTHORISED", "LineItems": [{"Description": "x", "Quantity": 1,
+                                                                    "UnitAmount": 5, "AccountCode": "200"}]}]})
+    with db(fresh_db) as conn:                 # as if an earlier run had created it for a record since deleted
+        conn.execute("INSERT INTO xero_sync.our_documents (xero_id, entity, omono_id) VALUES (%s, "
+                     "'dispatch_invoice', 999)", (stray.json()["Invoices"][0]["InvoiceID"],))
+    _reconcile("r2")
+    found = {(d["kind"], d["omono_number"] or d["xero_number"]) for d in _differences(fresh_db)}
+    assert found == {("missing", voided), ("totals", edited), ("orphan", "X-1")}
+    with db(fresh_db) as conn:
+        red = {r["omono_number"] for r in sync_log.unresolved(conn)}
+        logged = conn.execute("SELECT count(*) AS n FROM xero_sync.sync_log WHERE run_id = 'r2' AND action = 'failed'"
+                              ).fetchone()["n"]
+    assert {voided, edited, "X-1"} <= red and logged == 3
+    with pytest.raises(pipeline.RecordsNeedAttention, match=edited):
+        pipeline.verify(RunContext("omono_xero_sync", "r2", "verify"))
