@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv test test-unit test-integration lint emulator demo connect disconnect reset airflow bench clean
+.PHONY: help venv test test-unit test-integration lint emulator demo connect disconnect reset airflow bench clean reconcile
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -44,6 +44,9 @@ connect: venv  ## obtain and store the first Xero refresh token for the Airflow 
 
 airflow: venv  ## open the Airflow UI (airflow standalone, http://localhost:8080) on the demo's database and emulator
 	$(BIN)/python -m include.omono_xero_sync.demo --serve
+
+reconcile: venv  ## compare Xero with Omono now (FROM=YYYY-MM-DD TO=YYYY-MM-DD, default this month and last)
+	$(BIN)/python -m include.omono_xero_sync.reconcile $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO))
 
 bench: venv  ## benchmarks: data generation and one sync of BENCH_DOCS documents (default 2000), printed as figures
 	$(BIN)/python -m tests.bench.bench_sync

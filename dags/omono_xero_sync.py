@@ -39,9 +39,11 @@ def alert_on_failure(context: dict) -> None:
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,          # two runs must never push at the same time
-    default_args={"owner": "omono-xero-sync", "retries": int(os.environ.get("OMONO_XERO_TASK_RETRIES", "2")),
-                  "retry_delay": timedelta(minutes=1), "on_failure_callback": alert_on_failure,
-                  "retry_exponential_backoff": True},
+    # A task first rides out a few faults itself (reads retried, lost writes looked up and resent); when it still
+    # fails, Airflow retries it after 2, 4 and 8 minutes: past Xero's 6-minute idempotency window by the last.
+    default_args={"owner": "omono-xero-sync", "retries": int(os.environ.get("OMONO_XERO_TASK_RETRIES", "3")),
+                  "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True,
+                  "max_retry_delay": timedelta(minutes=15), "on_failure_callback": alert_on_failure},
     tags=["omono", "xero", "sync"],
     doc_md=__doc__,
     params={

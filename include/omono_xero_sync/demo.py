@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import date, timedelta
 import os
 import socket
 import subprocess
@@ -128,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         with psycopg.connect(db_url) as conn:
             db.install_omono_schema(conn)
             db.migrate(conn)
-            counts = demo_data.generate(conn, documents=args.documents)
+            last_month = (date.today().replace(day=1) - timedelta(days=1)).replace(day=1)
+            counts = demo_data.generate(conn, documents=args.documents, start=last_month)   # reconciled by default
             demo_data.apply_demo_mappings(conn)
         _say("    " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,

@@ -294,3 +294,40 @@ def summary_of_run(conn: psycopg.Connection, dag_id: str, run_id: str) -> str | 
     row = conn.execute(f"SELECT summary FROM {S}.reconciliations WHERE dag_id = %s AND run_id = %s ORDER BY id DESC "
                        "LIMIT 1", (dag_id, run_id)).fetchone()
     return row["summary"] if row else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`make reconcile [FROM=… TO=…]`: reconcile now, with the Airflow connections of this environment (or, where
+    none is configured, the demo's database and emulator, as `make demo` left them)."""
+    import argparse
+    import os
+    import sys
+
+    parser = argparse.ArgumentParser(prog="make reconcile", description=main.__doc__)
+    parser.add_argument("--from", dest="date_from", default=None, help="first document date (default: last month)")
+    parser.add_argument("--to", dest="date_to", default=None, help="last document date (default: today)")
+    args = parser.parse_args(argv)
+    emulator = None
+    if "AIRFLOW_CONN_OMONO_DB" not in os.environ and not os.environ.get("AIRFLOW_HOME"):
+        from include.omono_xero_sync import demo
+
+        emulator, url = demo.start_emulator(demo._free_port(8765), keep=True)
+        base, _, _ = demo.postgres_admin_url().rpartition("/")
+        os.environ.update(demo.airflow_env(f"{base}/{demo.DEMO_DB}", url))
+        print(f"No Airflow connections configured here: reconciling the demo ({demo.DEMO_DB}, emulator {url}).")
+    try:
+        from include.omono_xero_sync import pipeline
+
+        params = {"date_from": args.date_from, "date_to": args.date_to, "reconcile": True}
+        run_id = f"reconcile__{date.today().isoformat()}"
+        result = pipeline.reconcile(RunContext("omono_xero_sync", run_id, "reconcile", params=params), force=True)
+        print(result.get("summary", "Nothing reconciled."))
+        sys.exit(1 if result.get("differences") else 0)
+    finally:
+        if emulator is not None:
+            emulator.terminate()
+            emulator.wait(10)
+
+
+if __name__ == "__main__":
+    main()
