@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import date, timedelta
 import os
 import socket
 import subprocess
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
