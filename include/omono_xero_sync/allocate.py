@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -24,7 +25,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from include.omono_xero_sync import extract, matching, money, state, sync_log, transform
+from include.omono_xero_sync import extract, matching, money, settings, state, sync_log, transform
 from include.omono_xero_sync.settings import STATE_SCHEMA as S
 from include.omono_xero_sync.sync_log import LogRow, RunContext
 from include.omono_xero_sync.xero_api import refusal_messages, to_model
@@ -104,70 +105,105 @@ def _read_credit_notes(client: Any, ids: list[str]) -> dict[str, Any]:
 
 
 # -- allocating -------------------------------------------------------------------------------------------------
+@dataclass
+class Planned:
+    """An allocation to send: the pair, the amount, and the request with its idempotency key."""
+
+    pair: Pair
+    amount: Decimal
+    note: Any
+    credit_id: str
+    invoice_id: str
+    body: dict
+    key: str
+
+
 class Allocator:
     def __init__(self, ctx: RunContext, state_conn: psycopg.Connection, client: Any) -> None:
         self.ctx, self.conn, self.client = ctx, state_conn, client
         self.counts: dict[str, int] = {}
 
     def run(self, pairs: list[Pair]) -> None:
+        """Read both sides, then allocate in waves of up to Xero's 5 concurrent calls, no two in a wave touching the
+        same invoice or credit note (so the amounts each wave computes stay true)."""
         ready = [p for p in pairs if p.invoice and p.invoice.get("xero_id")]
         invoices = _read_invoices(self.client, [str(p.invoice["xero_id"]) for p in ready])
         notes = _read_credit_notes(self.client, [str(p.credit["xero_id"]) for p in ready])
         self.due = {i: Decimal(str(d.amount_due or 0)) for i, d in invoices.items()}
         self.left = {i: Decimal(str(d.remaining_credit or 0)) for i, d in notes.items()}
-        for p in ready:
-            note, invoice = notes.get(str(p.credit["xero_id"])), invoices.get(str(p.invoice["xero_id"]))
-            if note is None or invoice is None:
-                continue
-            self.one(p, note, invoice)
+        todo = [(p, notes[str(p.credit["xero_id"])], invoices[str(p.invoice["xero_id"])]) for p in ready
+                if str(p.credit["xero_id"]) in notes and str(p.invoice["xero_id"]) in invoices]
+        while todo:
+            wave, busy, later = [], set(), []
+            for item in todo:
+                ids = {str(item[0].credit["xero_id"]), str(item[0].invoice["xero_id"])}
+                if len(wave) < settings.CONCURRENT_CALLS and not ids & busy:
+                    wave.append(item)
+                    busy |= ids
+                else:
+                    later.append(item)
+            self._wave(wave)
+            todo = later
 
-    def one(self, p: Pair, note: Any, invoice: Any) -> None:
+    def _wave(self, wave: list[tuple[Pair, Any, Any]]) -> None:
+        planned = [a for a in (self.one(*item) for item in wave) if a is not None]
+        if len(planned) > 1:
+            with ThreadPoolExecutor(len(planned), thread_name_prefix="xero-allocate") as pool:
+                answers = list(pool.map(self._send, planned))
+        else:
+            answers = [self._send(a) for a in planned]
+        for allocation, errors in zip(planned, answers, strict=True):
+            self._record(allocation, errors)
+
+    def one(self, p: Pair, note: Any, invoice: Any) -> Planned | None:
+        """What to do for one pair; an allocation to send, or None when it is settled, waiting or still refused."""
         credit_id, invoice_id = str(p.credit["xero_id"]), str(p.invoice["xero_id"])
         already = [a for a in note.allocations or [] if a.invoice and str(a.invoice.invoice_id) == invoice_id]
         if already:
             amount = sum((Decimal(str(a.amount)) for a in already), Decimal(0))
             self._settle(p, "allocated", amount, [_allocated_text(p, amount, note)], action="allocated")
-            return
+            return None
         statuses = {matching.enum(note.status), matching.enum(invoice.status)}
         if statuses != {"AUTHORISED"}:
             self._wait(p, statuses)
-            return
+            return None
         amount = min(self.left.get(credit_id, Decimal(0)), self.due.get(invoice_id, Decimal(0)))
         if amount <= 0:
             self._settle(p, "settled", Decimal(0), [
                 f"{p.invoice['omono_number']} has nothing left to pay in Xero (or {p.credit['omono_number']} has no "
                 "credit left), so nothing was allocated; any credit stays on the contact's account in Xero."])
-            return
+            return None
         if p.status == "failed" and p.tried == amount:
             self.counts["still failing"] = self.counts.get("still failing", 0) + 1
-            return
-        self._allocate(p, amount, note, credit_id, invoice_id)
-
-    def _allocate(self, p: Pair, amount: Decimal, note: Any, credit_id: str, invoice_id: str) -> None:
+            return None
         body = {"Allocations": [{"Invoice": {"InvoiceID": invoice_id}, "Amount": amount,
                                  "Date": date.today().isoformat()}]}
         key = transform.idempotency_key(self.client.xero.tenant_id, "allocation", [transform.jsonable(body)],
                                         target=credit_id)
-        errors = self._send(credit_id, body, key)
-        if errors:
-            self._settle(p, "failed", amount, transform.explain(p.credit["omono_number"], errors), action="failed",
-                         sent=body)
-            return
-        self.due[invoice_id] -= amount
-        self.left[credit_id] -= amount
-        self._settle(p, "allocated", amount, [_allocated_text(p, amount, note)], action="allocated", sent=body)
+        return Planned(p, amount, note, credit_id, invoice_id, body, key)
 
-    def _send(self, credit_id: str, body: dict, key: str) -> list[str]:
+    def _send(self, a: Planned) -> list[str]:
+        """The allocation call (safe in a thread: no database work); Xero's refusal comes back as its messages."""
         from xero_python.exceptions import HTTPStatusException
 
         try:
-            answer = self.client.write("create_credit_note_allocation", credit_id, to_model("Allocations", body),
-                                       summarize_errors=False, idempotency_key=key).allocations[0]
+            answer = self.client.write("create_credit_note_allocation", a.credit_id, to_model("Allocations", a.body),
+                                       summarize_errors=False, idempotency_key=a.key).allocations[0]
         except HTTPStatusException as exc:
             if exc.status != 400:
                 raise
             return refusal_messages(exc)
         return [e.message for e in (answer.validation_errors or [])]
+
+    def _record(self, a: Planned, errors: list[str]) -> None:
+        if errors:
+            self._settle(a.pair, "failed", a.amount, transform.explain(a.pair.credit["omono_number"], errors),
+                         action="failed", sent=a.body)
+            return
+        self.due[a.invoice_id] -= a.amount
+        self.left[a.credit_id] -= a.amount
+        self._settle(a.pair, "allocated", a.amount, [_allocated_text(a.pair, a.amount, a.note)], action="allocated",
+                     sent=a.body)
 
     def _wait(self, p: Pair, statuses: set[str]) -> None:
         message = (f"Allocation of {p.credit['omono_number']} to {p.invoice['omono_number']} waits until both are "

@@ -21,6 +21,7 @@ import httpx
 
 from include.omono_xero_sync import db, settings
 from include.omono_xero_sync.xero_api import TokenStore, XeroSettings
+from include.omono_xero_sync.xero_hook import XeroHook
 
 DEFAULT_REDIRECT = "http://localhost:8080/xero/callback"
 
@@ -62,7 +63,7 @@ def _wait_for_code(redirect: str, state: str) -> str:
 def connect(conn_id: str = settings.XERO_CONN_ID) -> list[dict]:
     from airflow.sdk import BaseHook
 
-    xero = XeroSettings.from_airflow(conn_id)
+    xero = XeroHook(conn_id).settings()
     extra = BaseHook.get_connection(conn_id).extra_dejson
     with db.connect() as conn:
         db.migrate(conn)

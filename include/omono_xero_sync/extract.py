@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -111,72 +112,78 @@ def load_documents(omono: psycopg.Connection, entity_name: str, ids: list[int]) 
     return out
 
 
-def _add_tombstones(state_conn: psycopg.Connection, wanted: dict[str, set[int]], staged: dict[str, list[dict]]
-                    ) -> None:
+def _tombstones(state_conn: psycopg.Connection, name: str, ids: list[int], loaded: list[dict]) -> list[dict]:
     """Records the change log (or an unresolved state) names but Omono no longer has: deleted outright. Each is
     staged as a tombstone, so its Xero copy is voided/deleted (a company's archived) like a cancellation, and it
     is never re-read again."""
-    for name, recs in staged.items():
-        gone = sorted(wanted.get(name, set()) - {r["id"] for r in recs})
-        if not gone:
-            continue
-        known = state.records(state_conn, name, gone)
-        for omono_id in gone:
-            number = (known.get(omono_id) or {}).get("omono_number") or f"#{omono_id}"
-            recs.append({"id": omono_id, "deleted": True, "number": number, "name": number,
-                         "account_number": number if name == "contact" else None, "status": "cancelled",
-                         "lines": []})
+    gone = sorted(set(ids) - {r["id"] for r in loaded})
+    known = state.records(state_conn, name, gone) if gone else {}
+    out = []
+    for omono_id in gone:
+        number = (known.get(omono_id) or {}).get("omono_number") or f"#{omono_id}"
+        out.append({"id": omono_id, "deleted": True, "number": number, "name": number,
+                    "account_number": number if name == "contact" else None, "status": "cancelled", "lines": []})
+    return out
 
 
-def _add_unsent_companies(omono: psycopg.Connection, state_conn: psycopg.Connection, staged: dict[str, list[dict]]
-                          ) -> None:
-    """Companies that staged documents name but that were never staged themselves (no state at all): without
-    them their documents could never go."""
-    named = {d["company_id"] for name, docs in staged.items() if name != "contact" for d in docs
-             if d.get("company_id")} - {c["id"] for c in staged["contact"]}
-    never = sorted(named - set(state.records(state_conn, "contact", sorted(named))))
-    if never:
-        staged["contact"] += load_contacts(omono, never)
+def _stage(state_conn: psycopg.Connection, run_id: str, name: str, recs: list[dict], dry_run: bool) -> None:
+    """Queue a chunk of records for this run and mark them pending: one statement each."""
+    if not recs:
+        return
+    number_of = (lambda r: r.get("account_number") or r["name"]) if name == "contact" else (lambda r: r["number"])
+    state_conn.execute(
+        f"INSERT INTO {S}.run_queue (run_id, entity, omono_id, omono_number, record) SELECT %s, %s, "
+        "(r->>'id')::bigint, r->>'_number', r - '_number' FROM jsonb_array_elements(%s) AS r ON CONFLICT (run_id, "
+        "entity, omono_id) DO UPDATE SET record = EXCLUDED.record, state = 'pending', messages = '[]'",
+        (run_id, name, Jsonb([{**r, "_number": number_of(r)} for r in recs])))
+    if not dry_run:
+        state.mark_pending(state_conn, name, [(r["id"], number_of(r)) for r in recs], run_id)
+    if name != "contact":
+        state.note_codes(state_conn, entities.BY_NAME[name].account_kind, recs)
+
+
+def _load(omono: psycopg.Connection, name: str, ids: list[int]) -> list[dict]:
+    return load_contacts(omono, ids) if name == "contact" else load_documents(omono, name, ids)
 
 
 def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, run_id: str, *, dry_run: bool = False,
             full: bool = False, date_range: tuple[date, date] | None = None) -> dict[str, int]:
-    """Stage this run's records in xero_sync.run_queue; returns how many per entity."""
+    """Stage this run's records in xero_sync.run_queue, CHUNK at a time (memory stays flat whatever the backlog);
+    returns how many per entity."""
+    counts: dict[str, int] = defaultdict(int)
+    named_companies: set[int] = set()
     omono.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-    with omono.transaction():
+    with omono.transaction(), state_conn.transaction():
         new_floor = omono.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS f").fetchone()["f"]
         floor = None if full else state.get_cursor(state_conn)
         wanted = changed_ids(omono, floor, date_range)
-        for name, ids in state.unresolved_ids(state_conn).items():
+        for name, ids in state.ids_to_reread(state_conn, wanted.get("contact", set())).items():
             wanted[name].update(ids)
-        staged: dict[str, list[dict]] = {}
-        for entity in entities.ALL:
+        for entity in (*entities.DOCUMENTS, entities.CONTACT):
+            if entity is entities.CONTACT:          # the companies the documents need, once
+                wanted["contact"] |= _companies_needed(state_conn, named_companies, date_range)
             ids = sorted(wanted.get(entity.name, ()))
-            if entity is entities.CONTACT:
-                staged[entity.name] = load_contacts(omono, ids)
-            else:
-                staged[entity.name] = load_documents(omono, entity.name, ids)
-        if date_range is not None:          # a backfill also needs the companies its documents name
-            company_ids = {d["company_id"] for name, docs in staged.items() if name != "contact" for d in docs}
-            staged["contact"] = load_contacts(omono, sorted(company_ids))
-        else:
-            _add_tombstones(state_conn, wanted, staged)
-            _add_unsent_companies(omono, state_conn, staged)
-    with state_conn.transaction():
-        for name, recs in staged.items():
-            number_of = (lambda r: r.get("account_number") or r["name"]) if name == "contact" else \
-                (lambda r: r["number"])
-            state_conn.cursor().executemany(
-                f"INSERT INTO {S}.run_queue (run_id, entity, omono_id, omono_number, record) VALUES (%s, %s, %s, %s, "
-                "%s) ON CONFLICT (run_id, entity, omono_id) DO UPDATE SET record = EXCLUDED.record, state = 'pending', "
-                "messages = '[]'", [(run_id, name, r["id"], number_of(r), Jsonb(r)) for r in recs])
-            if not dry_run:
-                state.mark_pending(state_conn, name, [(r["id"], number_of(r)) for r in recs], run_id)
+            for i in range(0, len(ids), CHUNK):
+                chunk = ids[i:i + CHUNK]
+                recs = _load(omono, entity.name, chunk)
+                named_companies.update(r["company_id"] for r in recs if r.get("company_id"))
+                if date_range is None:
+                    recs += _tombstones(state_conn, entity.name, chunk, recs)
+                _stage(state_conn, run_id, entity.name, recs, dry_run)
+                counts[entity.name] += len(recs)
         if not dry_run and date_range is None:
             state.set_cursor(state_conn, new_floor)
-    counts = {name: len(recs) for name, recs in staged.items()}
     log.info("Extracted %s", json.dumps(counts))
-    return counts
+    return {e.name: counts[e.name] for e in entities.ALL}
+
+
+def _companies_needed(state_conn: psycopg.Connection, named: set[int], date_range: tuple[date, date] | None
+                      ) -> set[int]:
+    """A backfill needs every company its documents name; a normal run, those never staged before (no state at
+    all), without which their documents could never go."""
+    if date_range is not None:
+        return set(named)
+    return named - set(state.records(state_conn, "contact", sorted(named)))
 
 
 def queued(state_conn: psycopg.Connection, run_id: str, entity_name: str, only: str | None = "pending",
@@ -193,6 +200,25 @@ def queued(state_conn: psycopg.Connection, run_id: str, entity_name: str, only: 
     return state_conn.execute(sql + " ORDER BY omono_id", args).fetchall()
 
 
+def count_pending(state_conn: psycopg.Connection, run_id: str, entity_name: str) -> int:
+    return state_conn.execute(f"SELECT count(*) AS n FROM {S}.run_queue WHERE run_id = %s AND entity = %s AND "
+                              "state = 'pending'", (run_id, entity_name)).fetchone()["n"]
+
+
+def pending_pages(state_conn: psycopg.Connection, run_id: str, entity_name: str, size: int) -> Iterator[list[dict]]:
+    """This run's still pending records of one kind, `size` at a time in id order (memory stays flat)."""
+    last = -1
+    while True:
+        page = state_conn.execute(
+            f"SELECT omono_id, omono_number, record, state, messages FROM {S}.run_queue WHERE run_id = %s AND "
+            "entity = %s AND state = 'pending' AND omono_id > %s ORDER BY omono_id LIMIT %s",
+            (run_id, entity_name, last, size)).fetchall()
+        if not page:
+            return
+        yield page
+        last = page[-1]["omono_id"]
+
+
 def settle(state_conn: psycopg.Connection, run_id: str, entity_name: str, rows: list[tuple[int, str, list[str]]]
            ) -> None:
     """What became of a batch of this run's staged records ('held' or 'done', with messages), in one statement."""
@@ -202,3 +228,10 @@ def settle(state_conn: psycopg.Connection, run_id: str, entity_name: str, rows: 
             f"UPDATE {S}.run_queue q SET state = r->>1, messages = r->2 FROM jsonb_array_elements(%s) AS r "
             "WHERE q.run_id = %s AND q.entity = %s AND q.omono_id = (r->>0)::bigint",
             (Jsonb([[i, st, m] for i, st, m in rows]), run_id, entity_name))
+
+
+def forget_runs(state_conn: psycopg.Connection, run_id: str) -> int:
+    """A finished run's staged records, and any a crashed run left over two days ago: the queue holds only what
+    runs are working on, however long the history."""
+    return state_conn.execute(f"DELETE FROM {S}.run_queue WHERE run_id = %s OR staged_at < now() - interval '2 days'",
+                              (run_id,)).rowcount

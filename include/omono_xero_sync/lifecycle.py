@@ -45,7 +45,8 @@ def reset(conn: psycopg.Connection, confirm: str, who: str) -> dict[str, int]:
     with conn.transaction():
         forgotten = conn.execute(f"DELETE FROM {S}.record_state").rowcount
         conn.execute(f"DELETE FROM {S}.allocations")
-        conn.execute(f"DELETE FROM {S}.settings WHERE key = 'allocation_links_seeded'")
+        conn.execute(f"DELETE FROM {S}.settings WHERE key IN ('allocation_links_seeded', 'codes_in_use_seeded')")
+        conn.execute(f"DELETE FROM {S}.codes_in_use")
         conn.execute(f"DELETE FROM {S}.source_cursor")
         conn.execute(f"DELETE FROM {S}.run_queue")
         state.put_setting(conn, "last_reset", {"by": who, "at": datetime.now(UTC).isoformat(),

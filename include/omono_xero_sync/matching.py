@@ -142,3 +142,66 @@ def created_by_this_app(client: Any, entity: Entity, ids: list[str]) -> set[str]
         mine |= {str(d.invoice_id) for d in client.read("get_invoices", i_ds=chunk, created_by_my_app=True,
                                                         summary_only=True).invoices or []}
     return mine
+
+
+class DocumentFinder:
+    """How one push looks documents up by number, chosen by what Xero holds: when reading Xero's whole list of
+    documents of this type (pages of 1,000, summary fields) costs fewer calls than asking for the numbers 50 at a
+    time, the list is read once and searched here; hits are then read in full (with their lines) by id. Costs one
+    call to count what Xero holds, made only when there is more than one look-up's worth of numbers. Looking again
+    after a lost answer (`fresh`) always asks Xero by number: the list may predate the write."""
+
+    def __init__(self, client: Any, entity: Entity, expected_numbers: int) -> None:
+        self.client, self.entity, self.expected = client, entity, expected_numbers
+        self._directory: dict[str, list[Any]] | None = None
+        self._decided = False
+
+    def find(self, numbers: list[str], fresh: bool = False) -> list[Any]:
+        if fresh or not self._use_directory():
+            return documents_numbered(self.client, self.entity, numbers)
+        assert self._directory is not None
+        hits = list({id(d): d for n in numbers for d in self._directory.get(n.casefold(), [])}.values())
+        return self._in_full(hits)
+
+    def _use_directory(self) -> bool:
+        if not self._decided:
+            self._decided = True
+            by_number = -(-self.expected // MAX_PER_LOOKUP)
+            if by_number > 1:
+                held = self._count()
+                if -(-held // PAGE_SIZE) + 1 < by_number:
+                    self._directory = self._read() if held else {}
+        return self._directory is not None
+
+    def _list(self, **params: Any) -> Iterator[Any]:
+        where = f'Type=="{self.entity.xero_type}"'
+        if self.entity.is_credit_note:
+            return paged(lambda **p: self.client.read("get_credit_notes", **p), "credit_notes", where=where,
+                         unitdp=4, **params)
+        return paged(lambda **p: self.client.read("get_invoices", **p), "invoices", where=where, summary_only=True,
+                     **params)
+
+    def _count(self) -> int:
+        method, collection = (("get_credit_notes", "credit_notes") if self.entity.is_credit_note
+                              else ("get_invoices", "invoices"))
+        extra = {} if self.entity.is_credit_note else {"summary_only": True}
+        reply = self.client.read(method, where=f'Type=="{self.entity.xero_type}"', page=1, page_size=1, **extra)
+        pagination = getattr(reply, "pagination", None)
+        return int(getattr(pagination, "item_count", 0) or 0) if pagination else len(getattr(reply, collection) or [])
+
+    def _read(self) -> dict[str, list[Any]]:
+        number = "credit_note_number" if self.entity.is_credit_note else "invoice_number"
+        directory: dict[str, list[Any]] = {}
+        for doc in self._list(page_size=PAGE_SIZE):
+            if getattr(doc, number):
+                directory.setdefault(getattr(doc, number).casefold(), []).append(doc)
+        return directory
+
+    def _in_full(self, hits: list[Any]) -> list[Any]:
+        """Credit notes are listed in full already; invoices' summaries are read again by id, with lines."""
+        if self.entity.is_credit_note or not hits:
+            return hits
+        full: list[Any] = []
+        for chunk in chunks_within([str(d.invoice_id) for d in hits], lambda c: "%2C".join(c)):
+            full += paged(lambda **p: self.client.read("get_invoices", **p), "invoices", i_ds=chunk, unitdp=4)
+        return full

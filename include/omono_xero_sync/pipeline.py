@@ -36,9 +36,15 @@ def run_context(context: dict) -> RunContext:
 
 
 def _xero(conn: psycopg.Connection) -> Any:
+    """The organisation's client, its pacing told what the previous task spent in the current minute."""
     from include.omono_xero_sync.xero_api import client_for
 
-    return client_for(conn)
+    client = client_for(conn)
+    last = conn.execute(f"SELECT min_remaining, extract(epoch FROM now() - updated_at) AS ago FROM {S}.api_usage "
+                        "WHERE tenant_id = %s", (client.xero.tenant_id,)).fetchone()
+    if last and last["min_remaining"] is not None:
+        client.pacer.carry_over(60 - last["min_remaining"], float(last["ago"]))
+    return client
 
 
 @contextmanager
@@ -58,6 +64,7 @@ def _reporting(ctx: RunContext, client: Any) -> Generator[None, None, None]:
     finally:
         with db.connect() as own:
             sync_log.record_task(own, ctx, client.calls, problem)
+            _save_usage(own, client)
 
 
 @contextmanager
@@ -119,7 +126,6 @@ def check_readiness(ctx: RunContext) -> dict[str, Any]:
             raise AirflowSkipException(str(exc)) from exc
         reference.save(conn, ref)
         checks = reference.readiness(omono, conn, ref)
-        _save_usage(conn, client)
         calls = client.calls
     for c in checks:
         (log.info if c.ok else log.warning)("%s", c.line())
@@ -180,8 +186,10 @@ def check_records(ctx: RunContext) -> dict[str, int]:
                     for i in items if found.get(i["omono_id"])]
             extract.settle(conn, ctx.run_id, entity.name, [(r.omono_id, "held", r.messages) for r in rows])
             if not ctx.dry_run:
+                company = {i["omono_id"]: i["record"].get("company_id") for i in items}
                 state.apply_outcomes(conn, entity.name, ctx.run_id, [
-                    {"omono_id": r.omono_id, "status": "held", "messages": r.messages} for r in rows])
+                    {"omono_id": r.omono_id, "status": "held", "messages": r.messages,
+                     "company_id": company[r.omono_id]} for r in rows])
             sync_log.write(conn, ctx, rows)
             conn.commit()
             held[entity.name] = len(rows)
@@ -219,7 +227,6 @@ def push_entities(ctx: RunContext, names: list[str]) -> dict[str, Any]:
                     results["stopped"] = result.stopped
                     break
         results["calls"] = client.calls
-        _save_usage(conn, client)
     log.info("Pushed: %s", results)
     return results
 
@@ -237,7 +244,6 @@ def allocate_credit_notes(ctx: RunContext) -> dict[str, Any]:
         except DailyLimitReached as exc:
             log.warning("%s", exc)
             result = {"stopped": str(exc)}
-        _save_usage(conn, client)
         return {**result, "calls": client.calls}
 
 
@@ -294,9 +300,14 @@ def reconcile(ctx: RunContext, force: bool = False) -> dict[str, Any]:
 
 
 def summarise(ctx: RunContext) -> str:
+    """The run's summary in the task log; then what the run staged is let go, and history past its retention."""
     with db.connect() as conn:
         calls = sum(t["calls"] for t in sync_log.run_tasks(conn, ctx.dag_id, ctx.run_id))
         text = render_summary(conn, ctx, calls)
+        extract.forget_runs(conn, ctx.run_id)
+        days = int(state.get_setting(conn, "log_retention_days"))
+        sync_log.prune(conn, days)
+        rec.prune(conn, days)
     for line in text.splitlines():
         log.info("%s", line)
     return text

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,7 @@ DRY_RUN_CONTACT = "(the contact this dry run would create)"
 GONE = {"VOIDED", "DELETED"}
 UNIQUE_NUMBERS = {"ACCREC", "ACCRECCREDIT"}      # Xero refuses a second live document with these numbers
 MAX_BATCH_BYTES = 3_000_000                      # Xero refuses requests over 3.5 MB (notes §4.3); keep headroom
+PLAN_PAGE = 1_000                                # staged records planned at a time
 
 
 @dataclass
@@ -56,6 +58,15 @@ class Plan:
     @property
     def attempt(self) -> int:
         return (self.st or {}).get("write_attempts") or 0
+
+
+@dataclass
+class BatchCall:
+    """A batch marked sending, ready to go: what is sent and under which idempotency key."""
+
+    batch: list[Plan]
+    elements: list[dict]
+    key: str
 
 
 @dataclass
@@ -85,6 +96,8 @@ class Pusher:
         self.waiting_invoices: dict[int, str] = {}
         self.directory: matching.ContactDirectory | None = None
         self.claimed: dict[str, Plan] = {}
+        self.finder: matching.DocumentFinder | None = None
+        self.rechecking = False
 
     # -- bookkeeping (applied set-based per batch by _flush) --------------------------------------------------
     def _outcome(self, omono_id: int, number: str | None, action: str, status: str, *, messages: list[str],
@@ -112,8 +125,8 @@ class Pusher:
         self.conn.commit()
 
     # -- planning -------------------------------------------------------------------------------------------
-    def plan(self) -> list[Plan]:
-        items = extract.queued(self.conn, self.ctx.run_id, self.entity.name)
+    def plan(self, items: list[dict]) -> list[Plan]:
+        """What to send for a page of this run's staged records (the rest are settled here: unchanged, held)."""
         states = state.records(self.conn, self.entity.name, [i["omono_id"] for i in items])
         if self.entity is entities.CONTACT:
             plans = [self._plan_contact(i["record"], states.get(i["omono_id"])) for i in items]
@@ -190,7 +203,7 @@ class Pusher:
             if company and company["status"] in {"waiting", "pending", "sending"}:
                 self._wait(rec["id"], message)          # its company only waits (e.g. for the budget)
             else:
-                self._outcome(rec["id"], number, "held", "held", messages=[message])
+                self._outcome(rec["id"], number, "held", "held", messages=[message], company_id=rec["company_id"])
             return None
         status = self.default_status
         if xero_status in _STATUS_ORDER and _STATUS_ORDER[xero_status] > _STATUS_ORDER.get(status, 0):
@@ -294,7 +307,11 @@ class Pusher:
 
     def _match_documents(self, plans: list[Plan], fresh: list[Plan]) -> list[Plan]:
         numbers = sorted({n for p in fresh for n in (_xero_number(self.entity, p), p.number) if n})
-        found = matching.documents_numbered(self.client, self.entity, numbers) if numbers else []
+        if self.finder is None:        # the numbers this task may look up: a bill has its supplier's and Omono's
+            per_record = 2 if self.entity.xero_type == "ACCPAY" else 1
+            pending = extract.count_pending(self.conn, self.ctx.run_id, self.entity.name) + len(fresh)
+            self.finder = matching.DocumentFinder(self.client, self.entity, pending * per_record)
+        found = self.finder.find(numbers, fresh=self.rechecking) if numbers else []
         by_number: dict[str, list[Any]] = {}
         for doc in found:
             if matching.enum(doc.type) == self.entity.xero_type and getattr(doc, _snake(self.entity.number_key)):
@@ -442,37 +459,95 @@ class Pusher:
             yield batch
 
     def write(self, plans: list[Plan]) -> None:
-        done = 0
-        for batch in self.batches(plans):
+        """The batches, up to Xero's 5 concurrent calls at a time (one wave); each wave's records are marked
+        sending (committed) before any of its calls starts, and its answers are recorded before the next wave."""
+        batches = list(self.batches(plans))
+        self._flush()
+        if self.ctx.dry_run:
+            for p in (p for batch in batches for p in batch):
+                self._outcome(p.omono_id, p.number, p.action, "pending", xero_id=p.xero_id,
+                              sent=transform.jsonable(p.payload),
+                              messages=[f"Dry run: would be {p.action} in Xero; nothing was sent."])
             self._flush()
-            if self.ctx.dry_run:
-                for p in batch:
-                    self._outcome(p.omono_id, p.number, p.action, "pending", xero_id=p.xero_id,
-                                  sent=transform.jsonable(p.payload),
-                                  messages=[f"Dry run: would be {p.action} in Xero; nothing was sent."])
-                continue
-            self.send_recovering(batch)
+            return
+        for wave in _chunks(batches, settings.CONCURRENT_CALLS):
+            prepared = [self._prepare(batch) for batch in wave]
+            self.conn.commit()
+            if len(prepared) == 1:
+                results = [self._call(prepared[0])]
+            else:
+                with ThreadPoolExecutor(len(prepared), thread_name_prefix="xero-write") as pool:
+                    results = list(pool.map(self._call, prepared))
+            for batch_call, result in zip(prepared, results, strict=True):
+                self._finish(batch_call, result, recover=True)
             self._flush()
             if self.result.stopped:
                 return
-            done += len(batch)
-            log.info("%s: %d of %d records sent", self.entity.label, done, len(plans))
+            log.info("%s: %d record(s) written in %d batch(es)", self.entity.label, sum(map(len, wave)), len(wave))
 
-    def send_recovering(self, batch: list[Plan]) -> None:
-        """Send; when the outcome is unknown (answer lost, or a server error), pause, look the records up again and
-        send only what Xero does not hold, a few times, before failing the task (Airflow then retries it)."""
-        for pause in (*settings.RETRY_BACKOFF, None):
+    def send(self, batch: list[Plan]) -> None:
+        """One batch, on its own: a request Xero refuses as a whole is split; an unknown outcome is raised."""
+        prepared = self._prepare(batch)
+        self.conn.commit()
+        self._finish(prepared, self._call(prepared), recover=False)
+
+    def _prepare(self, batch: list[Plan]) -> BatchCall:
+        elements = [transform.jsonable(p.payload) for p in batch]
+        key = transform.idempotency_key(self.client.xero.tenant_id, self.method, elements,
+                                        attempt=max(p.attempt for p in batch))
+        state.mark_sending(self.conn, self.entity.name, [(p.omono_id, e) for p, e in zip(batch, elements, strict=True)],
+                           key, self.ctx.run_id)
+        return BatchCall(batch, elements, key)
+
+    def _call(self, prepared: BatchCall) -> Any:
+        """The write itself (safe in a thread: no database work here); an exception is returned, not raised."""
+        entity = self.entity
+        try:
+            body = to_model(entity.collection, {entity.collection: prepared.elements})
+            extra = {} if entity is entities.CONTACT else {"unitdp": 4}
+            return self.client.write(self.method, body, summarize_errors=False, idempotency_key=prepared.key,
+                                     **extra)
+        except Exception as exc:  # noqa: BLE001 - handed to _finish, which decides
+            return exc
+
+    def _finish(self, prepared: BatchCall, result: Any, *, recover: bool) -> None:
+        from xero_python.exceptions import HTTPStatusException
+
+        batch = prepared.batch
+        if isinstance(result, DailyLimitReached):        # checked before the call: nothing of it was sent
+            for p in batch:
+                self._wait(p.omono_id, f"Waits for the next Xero API budget: {result}")
+                self.outcomes[-1].update(sending_key=None, sending_since=None)
+            self.result.stopped = str(result)
+            log.warning("%s", result)
+        elif isinstance(result, WriteOutcomeUnknown):
+            if result.answered:     # Xero keeps its error answer under the key: the next attempt needs a new one
+                self._count_attempt(batch)
+            if not recover:
+                raise result
+            self._recover(batch, result)
+        elif isinstance(result, HTTPStatusException) and result.status in (400, 413):
+            self._refused_whole(batch, result)
+        elif isinstance(result, Exception):
+            raise result
+        else:
+            self._record(batch, prepared.elements, getattr(result, _snake(self.entity.collection)) or [])
+
+    def _recover(self, batch: list[Plan], exc: WriteOutcomeUnknown) -> None:
+        """After an unknown outcome: pause, look the records up again and send only what Xero does not hold, a few
+        times, before failing the task (Airflow then retries it)."""
+        for pause in settings.RETRY_BACKOFF:
+            log.warning("%s Looking again in %.0f s.", exc, pause)
+            self.client.pacer.sleep(pause)
+            batch = self._recheck(batch)
+            if not batch:
+                return
             try:
                 self.send(batch)
                 return
-            except WriteOutcomeUnknown as exc:
-                if pause is None:
-                    raise
-                log.warning("%s Looking again in %.0f s.", exc, pause)
-                self.client.pacer.sleep(pause)
-                batch = self._recheck(batch)
-                if not batch:
-                    return
+            except WriteOutcomeUnknown as again:
+                exc = again
+        raise exc
 
     def _recheck(self, batch: list[Plan]) -> list[Plan]:
         """The batch after an unknown outcome: new records are looked up (what Xero made of the lost write is
@@ -480,40 +555,11 @@ class Pusher:
         for p in batch:
             if p.xero_id is None:
                 p.st = {**(p.st or {}), "status": "sending", "last_sent": transform.jsonable(p.payload)}
-        return self.resolve_unknown(batch)
-
-    def send(self, batch: list[Plan]) -> None:
-        """One write; a request Xero refuses as a whole is split until the element it objects to is alone."""
-        from xero_python.exceptions import HTTPStatusException
-
-        entity = self.entity
-        elements = [transform.jsonable(p.payload) for p in batch]
-        ids = [p.omono_id for p in batch]
-        key = transform.idempotency_key(self.client.xero.tenant_id, self.method, elements,
-                                        attempt=max(p.attempt for p in batch))
-        state.mark_sending(self.conn, entity.name, list(zip(ids, elements, strict=True)), key, self.ctx.run_id)
-        self.conn.commit()
+        self.rechecking = True             # asked by number: a list read earlier does not show the lost write
         try:
-            body = to_model(entity.collection, {entity.collection: elements})
-            extra = {} if entity is entities.CONTACT else {"unitdp": 4}
-            answer = self.client.write(self.method, body, summarize_errors=False, idempotency_key=key, **extra)
-        except DailyLimitReached as exc:         # checked before the call: nothing of this batch was sent
-            for p in batch:
-                self._wait(p.omono_id, f"Waits for the next Xero API budget: {exc}")
-                self.outcomes[-1].update(sending_key=None, sending_since=None)
-            self.result.stopped = str(exc)
-            log.warning("%s", exc)
-            return
-        except WriteOutcomeUnknown as exc:
-            if exc.answered:             # Xero keeps its error answer under the key: the next attempt needs a new one
-                self._count_attempt(batch)
-            raise
-        except HTTPStatusException as exc:
-            if exc.status not in (400, 413):
-                raise
-            self._refused_whole(batch, exc)
-            return
-        self._record(batch, elements, getattr(answer, _snake(entity.collection)) or [])
+            return self.resolve_unknown(batch)
+        finally:
+            self.rechecking = False
 
     def _count_attempt(self, batch: list[Plan]) -> None:
         state.count_refused_attempt(self.conn, self.entity.name, [p.omono_id for p in batch])
@@ -638,13 +684,16 @@ def _snake(name: str) -> str:
 
 
 def push(ctx: RunContext, entity: Entity, conn: psycopg.Connection, client: Any) -> PushResult:
-    """Plan, resolve unknown ones against Xero, write; returns counts per action (and API calls made)."""
+    """Plan, resolve unknown ones against Xero, write; a page of the run's queue at a time (memory stays flat
+    whatever the backlog), looked up then written a wave at a time (however small the day's budget, what it pays
+    for lands). Returns counts per action (and API calls made)."""
     pusher = Pusher(ctx, entity, conn, client)
-    plans = pusher.plan()
     try:
-        # Looked up, then written, one batch at a time: however small the day's budget, what it pays for lands.
-        for chunk in _chunks(plans, settings.BATCH_SIZE):
-            pusher.write(pusher.resolve_unknown(chunk))
+        for items in extract.pending_pages(conn, ctx.run_id, entity.name, PLAN_PAGE):
+            for group in _chunks(pusher.plan(items), settings.BATCH_SIZE * settings.CONCURRENT_CALLS):
+                pusher.write(pusher.resolve_unknown(group))
+                if pusher.result.stopped:
+                    break
             if pusher.result.stopped:
                 break
     except DailyLimitReached as exc:       # met while looking up: the records wait for the next run

@@ -296,6 +296,12 @@ def summary_of_run(conn: psycopg.Connection, dag_id: str, run_id: str) -> str | 
     return row["summary"] if row else None
 
 
+def prune(conn: psycopg.Connection, days: int) -> None:
+    """Reconciliations older than the log's retention, except the latest (its differences are still listed)."""
+    conn.execute(f"DELETE FROM {S}.reconciliations WHERE finished_at < now() - make_interval(days => %s) AND "
+                 f"id < (SELECT max(id) FROM {S}.reconciliations)", (days,))
+
+
 def main(argv: list[str] | None = None) -> None:
     """`make reconcile [FROM=… TO=…]`: reconcile now, with the Airflow connections of this environment (or, where
     none is configured, the demo's database and emulator, as `make demo` left them)."""

@@ -13,6 +13,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from include.omono_xero_sync import settings
+from include.omono_xero_sync.state import codes_in_use as state_codes_in_use
 from include.omono_xero_sync.state import get_setting
 from include.omono_xero_sync.state import tax_mappings as state_tax_mappings
 
@@ -138,7 +139,7 @@ def readiness(omono: psycopg.Connection, state: psycopg.Connection, ref: Referen
                         "Add these currencies in Xero (Settings > Currencies); Omono never adds them. Documents "
                         "in them are held until then.", blocking=False, items=missing))
     for kind in ("sales", "purchase"):
-        codes = codes_in_use(omono, kind)
+        codes = codes_in_use(omono, state, kind)
         mapped = {r["omono_code"]: r for r in state.execute(
             f"SELECT omono_code, xero_account_code, create_in_xero FROM {S}.account_mappings WHERE kind = %s",
             (kind,))}
@@ -155,7 +156,8 @@ def readiness(omono: psycopg.Connection, state: psycopg.Connection, ref: Referen
                             "the next run create it). Documents using these codes are held until then.",
                             blocking=False, items=unmapped + [u.split(" ->")[0] for u in unknown]))
     omono_rates = {r["code"]: r["rate"] for r in omono.execute("SELECT code, rate FROM omono.tax_rates")}
-    taxes = sorted(set(omono_rates) | _used(omono, "tax_code", "sales") | _used(omono, "tax_code", "purchase"))
+    taxes = sorted(set(omono_rates) | _used(omono, state, "tax_code", "sales")
+                   | _used(omono, state, "tax_code", "purchase"))
     tax_map = state_tax_mappings(state)
     xero_rates = {t["TaxType"]: t["EffectiveRate"] for t in ref.tax_rates}
     plural = {"sales": "sales", "purchase": "purchases"}
@@ -181,20 +183,31 @@ _LINES = {"sales": ("dispatch_invoice_lines", "credit_note_lines"),
           "purchase": ("delivery_invoice_lines", "credit_note_lines")}
 
 
-def _used(omono: psycopg.Connection, column: str, kind: str) -> set[str]:
-    """Codes that Omono's document lines of this kind actually carry, whether or not Omono's tables list them."""
-    invoices, credit_lines = _LINES[kind]
-    rows = omono.execute(
-        f"SELECT DISTINCT {column} AS code FROM omono.{invoices} WHERE {column} IS NOT NULL UNION "
-        f"SELECT DISTINCT l.{column} FROM omono.{credit_lines} l JOIN omono.credit_notes c ON c.id = l.credit_note_id "
-        f"WHERE c.kind = %s AND l.{column} IS NOT NULL", (kind,))
-    return {r["code"] for r in rows}
+def _used(omono: psycopg.Connection, state: psycopg.Connection, field: str, kind: str) -> set[str]:
+    """Codes Omono's document lines of this kind actually carry, listed in Omono's tables or not: kept by the
+    extract as documents pass (state.note_codes), read from Omono's lines once, the first time."""
+    if not get_setting(state, "codes_in_use_seeded"):
+        _seed_codes(omono, state)
+    return state_codes_in_use(state, kind, field)
 
 
-def codes_in_use(omono: psycopg.Connection, kind: str) -> list[str]:
+def _seed_codes(omono: psycopg.Connection, state: psycopg.Connection) -> None:
+    from include.omono_xero_sync.state import note_codes, put_setting
+
+    for kind, (invoices, credit_lines) in _LINES.items():
+        lines = omono.execute(
+            f"SELECT DISTINCT analysis_code, tax_code FROM omono.{invoices} UNION SELECT DISTINCT l.analysis_code, "
+            f"l.tax_code FROM omono.{credit_lines} l JOIN omono.credit_notes c ON c.id = l.credit_note_id WHERE "
+            "c.kind = %s", (kind,)).fetchall()
+        note_codes(state, kind, [{"lines": lines}])
+    put_setting(state, "codes_in_use_seeded", True)
+    state.commit()
+
+
+def codes_in_use(omono: psycopg.Connection, state: psycopg.Connection, kind: str) -> list[str]:
     """Every analysis code of this kind: Omono's code table and whatever its document lines use."""
     listed = {r["code"] for r in omono.execute(f"SELECT code FROM omono.{kind}_analysis_codes")}
-    return sorted(listed | _used(omono, "analysis_code", kind))
+    return sorted(listed | _used(omono, state, "analysis_code", kind))
 
 
 def _pct(rate: Any) -> str:

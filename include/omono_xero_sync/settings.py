@@ -12,7 +12,8 @@ XERO_CONN_ID = os.environ.get("OMONO_XERO_XERO_CONN_ID", "xero_default")
 STATE_SCHEMA = "xero_sync"
 
 BATCH_SIZE = 50                                    # Xero: about 50 elements per write
-CALLS_PER_MINUTE = int(os.environ.get("OMONO_XERO_CALLS_PER_MINUTE", "55"))   # Xero allows 60; keep headroom
+CALLS_PER_MINUTE = int(os.environ.get("OMONO_XERO_CALLS_PER_MINUTE", "58"))   # Xero allows 60; keep headroom
+CONCURRENT_CALLS = 5                               # Xero: 5 calls in progress at one time per organisation
 DAILY_CALL_FLOOR = int(os.environ.get("OMONO_XERO_DAILY_CALL_FLOOR", "25"))   # stop writing below this
 # Pauses before trying again after a transient fault: a read is retried in place, a write whose outcome is
 # unknown is looked up and resent by push; after these the task fails and Airflow retries it (dags/…: retries).
@@ -34,6 +35,7 @@ DEFAULT_SETTINGS: dict[str, object] = {
     "exchange_rate_source": "omono",               # omono: send each document's own rate; xero: Xero's day rate
     "restore_archived_contacts": False,            # a company matching an archived Xero contact restores it
     "reconcile_interval": "weekly",                # off, daily, weekly, monthly
+    "log_retention_days": 180,                     # sync-log rows older than this are deleted by each run
     "alert_email": None,
     "omono_url_pattern": os.environ.get("OMONO_XERO_OMONO_URL", "http://localhost:8000/omono/{entity}/{id}"),
 }

@@ -10,7 +10,6 @@ from psycopg.types.json import Jsonb
 from include.omono_xero_sync import settings
 
 S = settings.STATE_SCHEMA
-UNRESOLVED = ("pending", "sending", "held", "failed", "waiting")     # re-read every run until resolved
 
 
 def get_setting(conn: psycopg.Connection, key: str) -> Any:
@@ -64,18 +63,17 @@ def records(conn: psycopg.Connection, entity: str, ids: list[int]) -> dict[int, 
 def mark_pending(conn: psycopg.Connection, entity: str, items: list[tuple[int, str | None]], run_id: str) -> None:
     """Everything extracted is pending until the run decides its fate; a crash leaves it to the next run.
     A write in flight (sending), a skip, and a refusal (failed, which the push compares with what it would send
-    now so that Xero is not asked the same thing twice) keep their status."""
-    conn.cursor().executemany(
-        f"INSERT INTO {S}.record_state (entity, omono_id, omono_number, status, last_run_id) "
-        "VALUES (%s, %s, %s, 'pending', %s) ON CONFLICT (entity, omono_id) DO UPDATE SET "
-        "omono_number = EXCLUDED.omono_number, last_run_id = EXCLUDED.last_run_id, updated_at = now(), "
+    now so that Xero is not asked the same thing twice) keep their status. One statement for the chunk."""
+    conn.execute(
+        f"INSERT INTO {S}.record_state (entity, omono_id, omono_number, status, last_run_id) SELECT %s, "
+        "(i->>0)::bigint, i->>1, 'pending', %s FROM jsonb_array_elements(%s) AS i ON CONFLICT (entity, omono_id) DO "
+        "UPDATE SET omono_number = EXCLUDED.omono_number, last_run_id = EXCLUDED.last_run_id, updated_at = now(), "
         f"status = CASE WHEN {S}.record_state.status IN ('sending', 'skipped', 'failed') THEN {S}.record_state.status "
-        "ELSE 'pending' END",
-        [(entity, oid, number, run_id) for oid, number in items])
+        "ELSE 'pending' END", (entity, run_id, Jsonb([[oid, number] for oid, number in items])))
 
 
 _KEPT_UNLESS_GIVEN = {"xero_id": "uuid", "content_hash": "text", "xero_number": "text", "xero_status": "text",
-                      "sending_key": "text", "sending_since": "timestamptz"}
+                      "sending_key": "text", "sending_since": "timestamptz", "company_id": "bigint"}
 
 
 def apply_outcomes(conn: psycopg.Connection, entity: str, run_id: str, outcomes: list[dict]) -> None:
@@ -126,12 +124,57 @@ def ours(conn: psycopg.Connection, xero_ids: list[str]) -> set[str]:
                                                     "ANY(%s::uuid[])", (xero_ids,))}
 
 
-def unresolved_ids(conn: psycopg.Connection) -> dict[str, list[int]]:
+# What a held or refused record's fate depends on besides its own content: the mappings, the settings that shape
+# what is sent, and Xero's reference data (accounts, tax rates, currencies, lock dates).
+_CONFIG = (f"SELECT md5(concat_ws('|', (SELECT string_agg(concat_ws(',', kind, omono_code, xero_account_code, "
+           f"create_in_xero), ';' ORDER BY kind, omono_code) FROM {S}.account_mappings), (SELECT string_agg("
+           f"concat_ws(',', kind, omono_tax_code, xero_tax_type), ';' ORDER BY kind, omono_tax_code) FROM "
+           f"{S}.tax_mappings), (SELECT string_agg(key || '=' || value::text, ';' ORDER BY key) FROM {S}.settings "
+           "WHERE key LIKE 'status.%' OR key IN ('exchange_rate_source', 'restore_archived_contacts', "
+           f"'auto_create_accounts')), (SELECT string_agg(kind || '=' || data::text, ';' ORDER BY kind) FROM "
+           f"{S}.xero_reference))) AS fp")
+
+
+def config_changed_at(conn: psycopg.Connection) -> str:
+    """When the configuration a held record depends on last changed (noticed at the first run after it did)."""
+    fp = conn.execute(_CONFIG).fetchone()["fp"]
+    if get_setting(conn, "config_fingerprint") != fp:
+        put_setting(conn, "config_fingerprint", fp)
+        put_setting(conn, "config_changed_at", conn.execute("SELECT now()::text AS t").fetchone()["t"])
+    return str(get_setting(conn, "config_changed_at"))
+
+
+def ids_to_reread(conn: psycopg.Connection, changed_companies: set[int]) -> dict[str, list[int]]:
+    """Unresolved records worth another look this run (their own changes come through the change log): pending,
+    sending and waiting ones always; held and refused ones only when something they depend on changed since they
+    were last looked at, the configuration or, for a document, its company. So a record nothing has changed for
+    costs no work and adds no row, run after run; it stays listed as needing attention."""
+    listed = ", ".join(f"'{s}'" for s in ("pending", "sending", "waiting"))  # literal: the partial index applies
+    rows = conn.execute(
+        f"SELECT entity, omono_id FROM {S}.record_state WHERE status IN ({listed}) UNION "
+        f"SELECT entity, omono_id FROM {S}.record_state WHERE status IN ('held', 'failed') AND updated_at < "
+        f"%(changed)s::timestamptz UNION SELECT d.entity, d.omono_id FROM {S}.record_state d JOIN {S}.record_state c "
+        "ON c.entity = 'contact' AND c.omono_id = d.company_id WHERE d.status IN ('held', 'failed') AND "
+        "(c.updated_at > d.updated_at OR c.omono_id = ANY(%(companies)s))",
+        {"changed": config_changed_at(conn), "companies": sorted(changed_companies)})
     out: dict[str, list[int]] = {}
-    listed = ", ".join(f"'{s}'" for s in UNRESOLVED)          # literal, so the partial index applies
-    for r in conn.execute(f"SELECT entity, omono_id FROM {S}.record_state WHERE status IN ({listed})"):
+    for r in rows:
         out.setdefault(r["entity"], []).append(r["omono_id"])
     return out
+
+
+def note_codes(conn: psycopg.Connection, kind: str | None, docs: list[dict]) -> None:
+    """Remember the analysis codes and tax rates these documents' lines use (readiness checks them all)."""
+    codes = sorted({(field, line[field]) for d in docs for line in d.get("lines", ())
+                    for field in ("analysis_code", "tax_code") if line.get(field)})
+    if kind and codes:
+        conn.execute(f"INSERT INTO {S}.codes_in_use (kind, field, code) SELECT %s, c->>0, c->>1 FROM "
+                     "jsonb_array_elements(%s) AS c ON CONFLICT DO NOTHING", (kind, Jsonb(codes)))
+
+
+def codes_in_use(conn: psycopg.Connection, kind: str, field: str) -> set[str]:
+    return {r["code"] for r in conn.execute(f"SELECT code FROM {S}.codes_in_use WHERE kind = %s AND field = %s",
+                                            (kind, field))}
 
 
 def get_cursor(conn: psycopg.Connection) -> str | None:

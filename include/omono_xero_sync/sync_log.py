@@ -97,3 +97,12 @@ def not_sent(conn: psycopg.Connection) -> dict[str, int]:
     return {r["status"]: r["n"] for r in conn.execute(
         f"SELECT status, count(*) AS n FROM {S}.record_state WHERE status IN ('pending', 'sending', 'waiting') "
         "GROUP BY status")}
+
+
+def prune(conn: psycopg.Connection, days: int) -> int:
+    """The log's retention (General options `log_retention_days`): rows older than that go, with the runs' task
+    records; what is still unresolved is in record_state, not in old rows, so nothing that needs attention is lost."""
+    gone = conn.execute(f"DELETE FROM {S}.sync_log WHERE created_at < now() - make_interval(days => %s)",
+                        (days,)).rowcount
+    conn.execute(f"DELETE FROM {S}.run_tasks WHERE updated_at < now() - make_interval(days => %s)", (days,))
+    return gone

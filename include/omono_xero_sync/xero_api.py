@@ -18,6 +18,7 @@ import base64
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -72,24 +73,6 @@ class XeroSettings:
     grant: str
     scopes: tuple[str, ...]
     bootstrap_refresh_token: str | None
-
-    @classmethod
-    def from_airflow(cls, conn_id: str = settings.XERO_CONN_ID) -> XeroSettings:
-        from airflow.sdk import BaseHook
-
-        conn = BaseHook.get_connection(conn_id)
-        extra = conn.extra_dejson
-        if not conn.login or not conn.password:
-            raise XeroAuthError(f"The Airflow connection '{conn_id}' needs the Xero app's client id (login) and "
-                                "client secret (password).")
-        scopes = extra.get("scopes") or DEFAULT_SCOPES
-        return cls(conn_id=conn_id, client_id=conn.login, client_secret=conn.password,
-                   tenant_id=str(extra.get("tenant_id", "")),
-                   api_url=str(extra.get("api_url", "https://api.xero.com/api.xro/2.0")).rstrip("/"),
-                   identity_url=str(extra.get("identity_url", "https://identity.xero.com")).rstrip("/"),
-                   grant=str(extra.get("grant", "authorization_code")),
-                   scopes=tuple(scopes.split() if isinstance(scopes, str) else scopes),
-                   bootstrap_refresh_token=extra.get("refresh_token"))
 
     @property
     def token_url(self) -> str:
@@ -189,33 +172,48 @@ class TokenStore:
 # -- pacing ---------------------------------------------------------------------------------------------------
 @dataclass
 class Pacer:
-    """Keeps this process under Xero's per-minute limit and remembers what Xero says is left."""
+    """Keeps one organisation under Xero's per-minute limit: every call started in the last 60 s counts, calls
+    still in flight included, so concurrent calls never overshoot; what the previous task spent in the current
+    minute is carried over (Xero's window is the organisation's, not the process's). Remembers what Xero says is
+    left of the day. Thread-safe: push sends up to Xero's 5 concurrent calls."""
 
     per_minute: int = settings.CALLS_PER_MINUTE
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     _calls: deque[float] = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     day_remaining: int | None = None
     minute_remaining: int | None = None
 
+    def carry_over(self, calls: int, seconds_ago: float) -> None:
+        """Calls another process made `seconds_ago` (at most): they still count for the rest of that minute."""
+        if 0 <= seconds_ago < 60 and calls > 0:
+            with self._lock:
+                self._calls.extend([self.clock() - seconds_ago] * calls)
+
     def before_call(self) -> None:
-        now = self.clock()
-        while self._calls and now - self._calls[0] >= 60:
-            self._calls.popleft()
-        if len(self._calls) >= self.per_minute or self.minute_remaining == 0:
-            wait = 60 - (now - self._calls[0]) if self._calls else 1.0
+        while True:
+            with self._lock:
+                now = self.clock()
+                while self._calls and now - self._calls[0] >= 60:
+                    self._calls.popleft()
+                if len(self._calls) < self.per_minute and self.minute_remaining != 0:
+                    self._calls.append(now)
+                    return
+                wait = 60 - (now - self._calls[0]) if self._calls else 1.0
+                self.minute_remaining = None          # Xero's word is spent; its next answer says again
             log.info("Pacing: waiting %.1f s to stay within Xero's per-minute limit", wait)
             self.sleep(max(wait, 0.05))
-            self.minute_remaining = None
-        self._calls.append(self.clock())
 
     def after_call(self, headers: Any) -> None:
         if headers is None:
             return
-        for attr, name in (("day_remaining", "X-DayLimit-Remaining"), ("minute_remaining", "X-MinLimit-Remaining")):
-            value = headers.get(name)
-            if value is not None and str(value).isdigit():
-                setattr(self, attr, int(value))
+        with self._lock:
+            for attr, name in (("day_remaining", "X-DayLimit-Remaining"),
+                               ("minute_remaining", "X-MinLimit-Remaining")):
+                value = headers.get(name)
+                if value is not None and str(value).isdigit():
+                    setattr(self, attr, int(value))
 
 
 # -- the client -----------------------------------------------------------------------------------------------
@@ -233,6 +231,8 @@ class XeroClient:
         self.xero, self.tokens = xero, tokens
         self.pacer = pacer or Pacer()
         self.calls = 0
+        self._counting = threading.Lock()
+        self._slots = threading.BoundedSemaphore(settings.CONCURRENT_CALLS)   # Xero: 5 calls in flight at most
         self._token: dict = {}
         # No client secret or refresh token reaches the SDK: it must never refresh on its own.
         # xero-python's Configuration returns a copy of the first instance ever built and ignores later
@@ -288,10 +288,12 @@ class XeroClient:
             self._check_budget()
             self._authorise()
             self.pacer.before_call()
-            self.calls += 1
+            with self._counting:
+                self.calls += 1
             try:
-                data, _status, headers = fn(self.xero.tenant_id, *args, _return_http_data_only=False,
-                                            _request_timeout=settings.REQUEST_TIMEOUT, **kwargs)
+                with self._slots:
+                    data, _status, headers = fn(self.xero.tenant_id, *args, _return_http_data_only=False,
+                                                _request_timeout=settings.REQUEST_TIMEOUT, **kwargs)
                 self.pacer.after_call(headers)
                 return data
             except HTTPStatusException as exc:
@@ -344,9 +346,10 @@ class XeroClient:
 
 
 def client_for(conn: psycopg.Connection, conn_id: str = settings.XERO_CONN_ID) -> XeroClient:
-    """The client for the Airflow connection `conn_id`, its tokens kept in the state database `conn`."""
-    xero = XeroSettings.from_airflow(conn_id)
-    return XeroClient(xero, TokenStore(conn, xero))
+    """The client for the Airflow connection `conn_id` (xero_hook.XeroHook), its tokens kept in `conn`'s database."""
+    from include.omono_xero_sync.xero_hook import XeroHook
+
+    return XeroHook(conn_id).get_conn(conn)
 
 
 def refusal_messages(exc: Any) -> list[str]:

@@ -52,13 +52,14 @@ def test_a_daily_budget_smaller_than_the_backlog_makes_progress_every_day_and_sa
 
 def test_a_connection_revoked_mid_run_is_reported_with_what_was_not_sent_and_every_call(
         xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
-    from include.omono_xero_sync.xero_api import TokenStore, XeroSettings
+    from include.omono_xero_sync.xero_api import TokenStore
+    from include.omono_xero_sync.xero_hook import XeroHook
 
     seed(fresh_db, documents=60)
     seq = last_seq(admin)
     run_steps("r1", ALL_STEPS[:5])                                          # up to the contacts
     with db(fresh_db) as conn:
-        refresh = TokenStore(conn, XeroSettings.from_airflow()).valid_token()["refresh_token"]
+        refresh = TokenStore(conn, XeroHook().settings()).valid_token()["refresh_token"]
     httpx.post(f"{xero_org.base_url}/connect/revocation", data={
         "token": refresh, "client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET}).raise_for_status()
     for step in ALL_STEPS[5:]:

@@ -24,17 +24,19 @@ def _db(url: str) -> psycopg.Connection:
 
 
 def _expire_stored_token(url: str) -> None:
-    from include.omono_xero_sync.xero_api import TokenStore, XeroSettings
+    from include.omono_xero_sync.xero_api import TokenStore
+    from include.omono_xero_sync.xero_hook import XeroHook
 
     with _db(url) as conn:
-        store = TokenStore(conn, XeroSettings.from_airflow())
+        store = TokenStore(conn, XeroHook().settings())
         token = store.valid_token()
         store.save({**token, "expires_at": 0})
 
 
 def test_two_tasks_refreshing_at_once_refresh_once_and_keep_a_working_token(xero_org: XeroOrg, fresh_db: str,
                                                                             admin: httpx.Client) -> None:
-    from include.omono_xero_sync.xero_api import TokenStore, XeroSettings
+    from include.omono_xero_sync.xero_api import TokenStore
+    from include.omono_xero_sync.xero_hook import XeroHook
 
     _expire_stored_token(fresh_db)
     admin.delete("/requests")
@@ -42,7 +44,7 @@ def test_two_tasks_refreshing_at_once_refresh_once_and_keep_a_working_token(xero
 
     def task() -> None:
         with _db(fresh_db) as conn:
-            got.append(TokenStore(conn, XeroSettings.from_airflow()).valid_token())
+            got.append(TokenStore(conn, XeroHook().settings()).valid_token())
 
     threads = [threading.Thread(target=task) for _ in range(2)]
     for t in threads:
@@ -53,7 +55,7 @@ def test_two_tasks_refreshing_at_once_refresh_once_and_keep_a_working_token(xero
     assert len(refreshes) == 1
     assert got[0]["refresh_token"] == got[1]["refresh_token"]
     with _db(fresh_db) as conn:                  # the stored (rotated) token keeps working for the next run
-        assert TokenStore(conn, XeroSettings.from_airflow()).valid_token()["access_token"] == got[0]["access_token"]
+        assert TokenStore(conn, XeroHook().settings()).valid_token()["access_token"] == got[0]["access_token"]
 
 
 def test_sync_runs_over_a_custom_connection_without_a_tenant_header(sync_dag, emulator_url: str, fresh_db: str,
@@ -78,10 +80,11 @@ def test_secrets_and_tokens_never_appear_in_task_logs(sync_dag, xero_org: XeroOr
         demo_data.apply_demo_mappings(conn)
     _expire_stored_token(fresh_db)                                # the run refreshes: tokens are in flight
     run_sync(sync_dag)
-    from include.omono_xero_sync.xero_api import TokenStore, XeroSettings
+    from include.omono_xero_sync.xero_api import TokenStore
+    from include.omono_xero_sync.xero_hook import XeroHook
 
     with _db(fresh_db) as conn:
-        token = TokenStore(conn, XeroSettings.from_airflow()).valid_token()
+        token = TokenStore(conn, XeroHook().settings()).valid_token()
     out, err = capfd.readouterr()
     logged = out + err + caplog.text
     assert "Pushed:" in logged                                    # the logs were captured

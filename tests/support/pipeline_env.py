@@ -60,7 +60,8 @@ class XeroOrg:
 
     def connect(self, url: str) -> None:
         """What `make demo` / the connect command does: store a fresh token set for `xero_default`."""
-        from include.omono_xero_sync.xero_api import TokenStore, XeroSettings
+        from include.omono_xero_sync.xero_api import TokenStore
+        from include.omono_xero_sync.xero_hook import XeroHook
 
         os.environ["AIRFLOW_CONN_XERO_DEFAULT"] = json.dumps({
             "conn_type": "generic", "login": DEMO_CLIENT_ID, "password": DEMO_CLIENT_SECRET,
@@ -70,7 +71,7 @@ class XeroOrg:
         import time
 
         with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
-            store = TokenStore(conn, XeroSettings.from_airflow())
+            store = TokenStore(conn, XeroHook().settings())
             store.save({"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"],
                         "expires_at": time.time() + tokens["expires_in"], "scope": tokens["scope"].split(),
                         "token_type": "Bearer"})

@@ -38,6 +38,15 @@ def test_pacer_waits_when_xero_says_nothing_is_left_this_minute() -> None:
     assert t.slept == [50.0] and pacer.day_remaining == 4000
 
 
+def test_pacer_counts_what_the_previous_task_spent_this_minute() -> None:
+    t = FakeTime()
+    pacer = Pacer(per_minute=5, sleep=t.sleep, clock=lambda: t.now)
+    pacer.carry_over(4, seconds_ago=20)               # the last task made 4 calls up to 20 s ago
+    pacer.before_call()
+    pacer.before_call()
+    assert t.slept == [40.0]                          # the 6th call of that minute waits for it to pass
+
+
 def test_models_are_built_from_the_payload_dicts() -> None:
     body = to_model("Invoices", {"Invoices": [{"Type": "ACCREC", "Contact": {"ContactID": "c1"}, "Date": "2026-09-01",
                                                "CurrencyCode": "EUR", "LineAmountTypes": "Exclusive",

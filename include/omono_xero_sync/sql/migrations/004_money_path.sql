@@ -51,3 +51,18 @@ CREATE TABLE xero_sync.run_tasks (
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (dag_id, run_id, task_id)
 );
+
+-- The Omono company a document belongs to: a document held for its company is looked at again once that changes.
+ALTER TABLE xero_sync.record_state ADD COLUMN company_id bigint;
+
+-- Analysis codes and tax rates Omono's document lines use, kept as documents are extracted (readiness checks
+-- them without reading all of Omono's history every run).
+CREATE TABLE xero_sync.codes_in_use (
+    kind   text NOT NULL CHECK (kind IN ('sales', 'purchase')),
+    field  text NOT NULL CHECK (field IN ('analysis_code', 'tax_code')),
+    code   text NOT NULL,
+    PRIMARY KEY (kind, field, code)
+);
+
+-- When a run staged its records: a finished run's queue is deleted, and so is one a crashed run left behind.
+ALTER TABLE xero_sync.run_queue ADD COLUMN staged_at timestamptz NOT NULL DEFAULT now();

@@ -1,0 +1,58 @@
+"""Cost follows changes, not history: a held record nothing has changed for costs no work and adds no row, yet
+stays listed; what a run staged is let go when it ends, and the sync log keeps only its retention."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from include.omono_xero_sync import pipeline, sync_log
+from include.omono_xero_sync.sync_log import RunContext
+from tests.support.pipeline_env import XeroOrg, db, seed
+from tests.support.steps import run_steps
+
+pytestmark = pytest.mark.integration
+
+
+def _run(run_id: str) -> dict:
+    result = run_steps(run_id)
+    pipeline.summarise(RunContext("omono_xero_sync", run_id, "summarise"))
+    return result
+
+
+def _rows(url: str, run_id: str) -> int:
+    with db(url) as conn:
+        return conn.execute("SELECT count(*) AS n FROM xero_sync.sync_log WHERE run_id = %s", (run_id,)).fetchone()["n"]
+
+
+def test_a_held_record_nothing_changed_for_adds_no_work_and_no_row_yet_stays_listed(
+        xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
+    seed(fresh_db, documents=30, bad_share=0.1)
+    _run("r1")
+    with db(fresh_db) as conn:
+        held = {r["omono_number"] for r in sync_log.unresolved(conn)}
+    assert "SO-1010" in held                                          # unmapped SA-SAMPLES
+    second = _run("r2")
+    assert sum(second["extract_changes"].values()) == 0 and _rows(fresh_db, "r2") == 0
+    with db(fresh_db) as conn:
+        assert {r["omono_number"] for r in sync_log.unresolved(conn)} == held
+        conn.execute("INSERT INTO xero_sync.account_mappings (kind, omono_code, xero_account_code) VALUES ('sales', "
+                     "'SA-SAMPLES', '260')")                          # the cause is fixed: they are looked at again
+    third = _run("r3")
+    assert third["extract_changes"]["dispatch_invoice"] > 0
+    with db(fresh_db) as conn:
+        assert "SO-1010" not in {r["omono_number"] for r in sync_log.unresolved(conn)}
+
+
+def test_a_run_lets_go_of_what_it_staged_and_the_log_keeps_its_retention(xero_org: XeroOrg, fresh_db: str) -> None:
+    seed(fresh_db, documents=20)
+    with db(fresh_db) as conn:
+        conn.execute("INSERT INTO xero_sync.sync_log (dag_id, run_id, task_id, entity, omono_id, action, created_at) "
+                     "VALUES ('omono_xero_sync', 'ancient', 't', 'contact', 1, 'created', now() - interval '200 days')")
+        conn.execute("INSERT INTO xero_sync.settings (key, value) VALUES ('log_retention_days', '180')")
+    _run("r1")
+    with db(fresh_db) as conn:
+        assert conn.execute("SELECT count(*) AS n FROM xero_sync.run_queue").fetchone()["n"] == 0
+        assert conn.execute("SELECT count(*) AS n FROM xero_sync.sync_log WHERE run_id = 'ancient'"
+                            ).fetchone()["n"] == 0
+    assert _rows(fresh_db, "r1") > 0
