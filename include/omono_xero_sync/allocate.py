@@ -43,23 +43,30 @@ class Pair:
     invoice: dict | None   # record_state row of the invoice (None: not known yet)
     status: str
     tried: Decimal | None  # the amount Xero refused last time
+    relinked: bool = False  # Omono has linked the note elsewhere since its credit was allocated here
 
 
 # -- which pairs ------------------------------------------------------------------------------------------------
 def note_links(state_conn: psycopg.Connection, omono: psycopg.Connection, run_id: str) -> None:
-    """Record the pairs this run's credit notes name (and, the first time, every link Omono has)."""
+    """Record the pairs this run's credit notes name (and, the first time, every link Omono has). A note Omono now
+    links elsewhere, or not at all, leaves its old pair behind: still waiting, it is dropped; already allocated in
+    Xero, it turns red (relinked) until the bookkeeper moves the credit in Xero."""
     links: list[tuple[str, int, str, int]] = []
+    staged: dict[tuple[str, int], int | None] = {}
     for entity, (_kind, invoice_entity) in PAIRS.items():
         for item in extract.queued(state_conn, run_id, entity, only=None):
             rec = item["record"]
-            if rec.get("invoice_id") and rec.get("status") == "issued" and not rec.get("deleted"):
-                links.append((entity, rec["id"], invoice_entity, rec["invoice_id"]))
+            linked = rec.get("invoice_id") if rec.get("status") == "issued" and not rec.get("deleted") else None
+            staged[(entity, rec["id"])] = linked
+            if linked:
+                links.append((entity, rec["id"], invoice_entity, linked))
     if not state.get_setting(state_conn, "allocation_links_seeded"):
         for r in omono.execute("SELECT id, kind, invoice_id FROM omono.credit_notes WHERE invoice_id IS NOT NULL "
                                "AND status = 'issued'"):
             entity = f"{r['kind']}_credit_note"
             links.append((entity, r["id"], PAIRS[entity][1], r["invoice_id"]))
         state.put_setting(state_conn, "allocation_links_seeded", True)
+    _leave_old_links(state_conn, run_id, staged)
     if links:
         state_conn.execute(
             f"INSERT INTO {S}.allocations (entity, omono_id, invoice_entity, invoice_omono_id, status, run_id) "
@@ -68,9 +75,31 @@ def note_links(state_conn: psycopg.Connection, omono: psycopg.Connection, run_id
     state_conn.commit()
 
 
+def _leave_old_links(state_conn: psycopg.Connection, run_id: str, staged: dict[tuple[str, int], int | None]) -> None:
+    if not staged:
+        return
+    current = Jsonb([[e, i, inv] for (e, i), inv in staged.items()])
+    old = ("FROM jsonb_array_elements(%(current)s) c WHERE a.entity = c->>0 AND a.omono_id = (c->>1)::bigint AND "
+           "a.invoice_omono_id IS DISTINCT FROM (c->>2)::bigint")
+    state_conn.execute(f"DELETE FROM {S}.allocations a USING jsonb_array_elements(%(current)s) c WHERE "
+                       "a.entity = c->>0 AND a.omono_id = (c->>1)::bigint AND a.invoice_omono_id IS DISTINCT FROM "
+                       "(c->>2)::bigint AND a.status IN ('waiting', 'settled')", {"current": current})
+    state_conn.execute(
+        f"UPDATE {S}.allocations a SET status = 'failed', relinked = true, run_id = %(run)s, updated_at = now(), "
+        "messages = jsonb_build_array(format('Its credit was allocated in Xero to the invoice Omono linked it to '"
+        "'before (Omono id %%s), but Omono now links it ' || CASE WHEN c->>2 IS NULL THEN 'to no invoice' ELSE "
+        "'elsewhere' END || '. Remove that allocation in Xero (open the credit note, Allocations); the next run sees "
+        f"it gone and allocates as Omono now says.', a.invoice_omono_id)) {old} AND a.status = 'allocated'",
+        {"current": current, "run": run_id})
+    state_conn.execute(                     # linked back to where its credit went: nothing to move any more
+        f"UPDATE {S}.allocations a SET status = 'allocated', relinked = false, messages = '[]', updated_at = now() "
+        "FROM jsonb_array_elements(%(current)s) c WHERE a.entity = c->>0 AND a.omono_id = (c->>1)::bigint AND "
+        "a.invoice_omono_id = (c->>2)::bigint AND a.relinked", {"current": current})
+
+
 def open_pairs(state_conn: psycopg.Connection) -> list[Pair]:
     rows = state_conn.execute(
-        f"SELECT a.entity, a.omono_id, a.invoice_entity, a.invoice_omono_id, a.status, a.amount FROM "
+        f"SELECT a.entity, a.omono_id, a.invoice_entity, a.invoice_omono_id, a.status, a.amount, a.relinked FROM "
         f"{S}.allocations a WHERE a.status = ANY(%s) ORDER BY a.entity, a.omono_id", (list(OPEN),)).fetchall()
     pairs = []
     for entity in PAIRS:
@@ -78,7 +107,7 @@ def open_pairs(state_conn: psycopg.Connection) -> list[Pair]:
         credits = state.records(state_conn, entity, [r["omono_id"] for r in mine])
         invoices = state.records(state_conn, PAIRS[entity][1], [r["invoice_omono_id"] for r in mine])
         pairs += [Pair(entity, r["invoice_entity"], credits[r["omono_id"]], invoices.get(r["invoice_omono_id"]),
-                       r["status"], r["amount"] if r["status"] == "failed" else None)
+                       r["status"], r["amount"] if r["status"] == "failed" else None, r["relinked"])
                   for r in mine if credits.get(r["omono_id"], {}).get("xero_id")]
     return pairs
 
@@ -122,6 +151,7 @@ class Allocator:
     def __init__(self, ctx: RunContext, state_conn: psycopg.Connection, client: Any) -> None:
         self.ctx, self.conn, self.client = ctx, state_conn, client
         self.counts: dict[str, int] = {}
+        self.moving: set[str] = set()        # credit notes whose earlier allocation is still to be removed in Xero
 
     def run(self, pairs: list[Pair]) -> None:
         """Read both sides, then allocate in waves of up to Xero's 5 concurrent calls, no two in a wave touching the
@@ -133,6 +163,8 @@ class Allocator:
         self.left = {i: Decimal(str(d.remaining_credit or 0)) for i, d in notes.items()}
         todo = [(p, notes[str(p.credit["xero_id"])], invoices[str(p.invoice["xero_id"])]) for p in ready
                 if str(p.credit["xero_id"]) in notes and str(p.invoice["xero_id"]) in invoices]
+        self.moving = {str(p.credit["xero_id"]) for p, note, _inv in todo if p.relinked and not self._moved(p, note)}
+        todo = [item for item in todo if not item[0].relinked]
         while todo:
             wave, busy, later = [], set(), []
             for item in todo:
@@ -155,9 +187,24 @@ class Allocator:
         for allocation, errors in zip(planned, answers, strict=True):
             self._record(allocation, errors)
 
+    def _moved(self, p: Pair, note: Any) -> bool:
+        """A relinked pair whose allocation the bookkeeper has removed in Xero: resolved, the row goes."""
+        if any(a.invoice and str(a.invoice.invoice_id) == str(p.invoice["xero_id"]) for a in note.allocations or []):
+            self.counts["still failing"] = self.counts.get("still failing", 0) + 1
+            return False
+        self.conn.execute(f"DELETE FROM {S}.allocations WHERE entity = %s AND omono_id = %s AND invoice_omono_id = %s",
+                          (p.entity, p.credit["omono_id"], p.invoice["omono_id"]))
+        self.conn.commit()
+        return True
+
     def one(self, p: Pair, note: Any, invoice: Any) -> Planned | None:
         """What to do for one pair; an allocation to send, or None when it is settled, waiting or still refused."""
         credit_id, invoice_id = str(p.credit["xero_id"]), str(p.invoice["xero_id"])
+        if credit_id in self.moving:
+            self._store(p, "waiting", None, [f"{p.credit['omono_number']} is linked to {p.invoice['omono_number']} "
+                                             "now; it is allocated once its earlier allocation is removed in Xero."])
+            self.conn.commit()
+            return None
         already = [a for a in note.allocations or [] if a.invoice and str(a.invoice.invoice_id) == invoice_id]
         if already:
             amount = sum((Decimal(str(a.amount)) for a in already), Decimal(0))

@@ -27,6 +27,7 @@ from include.omono_xero_sync import entities, settings, state
 log = logging.getLogger(__name__)
 S = settings.STATE_SCHEMA
 CHUNK = 5000
+GONE_CREDIT_NOTES = "credit_note (deleted)"
 _DOC_TABLES = {
     "dispatch_invoice": ("dispatch_invoices", "dispatch_invoice_lines", "invoice_id"),
     "delivery_invoice": ("delivery_invoices", "delivery_invoice_lines", "invoice_id"),
@@ -77,7 +78,24 @@ def changed_ids(omono: psycopg.Connection, floor: str | None, date_range: tuple[
     if credit_ids:
         for r in omono.execute("SELECT id, kind FROM omono.credit_notes WHERE id = ANY(%s)", (list(credit_ids),)):
             wanted[f"{r['kind']}_credit_note"].add(r["id"])
+            credit_ids.discard(r["id"])
+        wanted[GONE_CREDIT_NOTES] = credit_ids       # deleted outright: which kind they were, the state knows
     return wanted
+
+
+def _gone_credit_notes(state_conn: psycopg.Connection, wanted: dict[str, set[int]]) -> None:
+    """Credit notes deleted outright: Omono no longer says whether sales or purchase; what was sent of them does."""
+    gone = sorted(wanted.pop(GONE_CREDIT_NOTES, set()))
+    for entity in ("sales_credit_note", "purchase_credit_note"):
+        known = set(state.records(state_conn, entity, gone)) | set(state.written_for(state_conn, entity, gone))
+        wanted[entity] |= known
+
+
+def _written_but_gone(state_conn: psycopg.Connection, wanted: dict[str, set[int]]) -> None:
+    """On a full read (first run, or after a reset): records this integration once wrote to Xero are looked at too,
+    so one deleted outright in Omono meanwhile is voided in Xero instead of being forgotten there."""
+    for entity in entities.DOCUMENTS:
+        wanted[entity.name] |= state.written_records(state_conn, entity.name)
 
 
 def _kind_filter(name: str) -> str:
@@ -126,16 +144,18 @@ def _tombstones(state_conn: psycopg.Connection, name: str, ids: list[int], loade
     return out
 
 
-def _stage(state_conn: psycopg.Connection, run_id: str, name: str, recs: list[dict], dry_run: bool) -> None:
-    """Queue a chunk of records for this run and mark them pending: one statement each."""
+def _stage(state_conn: psycopg.Connection, run_id: str, name: str, recs: list[dict], dry_run: bool,
+           snapshot: str) -> None:
+    """Queue a chunk of records for this run, with the read of Omono they come from, and mark them pending: one
+    statement each."""
     if not recs:
         return
     number_of = (lambda r: r.get("account_number") or r["name"]) if name == "contact" else (lambda r: r["number"])
     state_conn.execute(
-        f"INSERT INTO {S}.run_queue (run_id, entity, omono_id, omono_number, record) SELECT %s, %s, "
-        "(r->>'id')::bigint, r->>'_number', r - '_number' FROM jsonb_array_elements(%s) AS r ON CONFLICT (run_id, "
-        "entity, omono_id) DO UPDATE SET record = EXCLUDED.record, state = 'pending', messages = '[]'",
-        (run_id, name, Jsonb([{**r, "_number": number_of(r)} for r in recs])))
+        f"INSERT INTO {S}.run_queue (run_id, entity, omono_id, omono_number, record, snapshot) SELECT %s, %s, "
+        "(r->>'id')::bigint, r->>'_number', r - '_number', %s::xid8 FROM jsonb_array_elements(%s) AS r ON CONFLICT "
+        "(run_id, entity, omono_id) DO UPDATE SET record = EXCLUDED.record, state = 'pending', messages = '[]', "
+        "snapshot = EXCLUDED.snapshot", (run_id, name, snapshot, Jsonb([{**r, "_number": number_of(r)} for r in recs])))
     if not dry_run:
         state.mark_pending(state_conn, name, [(r["id"], number_of(r)) for r in recs], run_id)
     if name != "contact":
@@ -154,9 +174,14 @@ def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, run_id: s
     named_companies: set[int] = set()
     omono.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     with omono.transaction(), state_conn.transaction():
-        new_floor = omono.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS f").fetchone()["f"]
+        read = omono.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS floor, "
+                             "pg_snapshot_xmax(pg_current_snapshot())::text AS xmax").fetchone()
+        new_floor = read["floor"]
         floor = None if full else state.get_cursor(state_conn)
         wanted = changed_ids(omono, floor, date_range)
+        _gone_credit_notes(state_conn, wanted)
+        if floor is None and date_range is None:
+            _written_but_gone(state_conn, wanted)
         for name, ids in state.ids_to_reread(state_conn, wanted.get("contact", set())).items():
             wanted[name].update(ids)
         for entity in (*entities.DOCUMENTS, entities.CONTACT):
@@ -169,7 +194,7 @@ def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, run_id: s
                 named_companies.update(r["company_id"] for r in recs if r.get("company_id"))
                 if date_range is None:
                     recs += _tombstones(state_conn, entity.name, chunk, recs)
-                _stage(state_conn, run_id, entity.name, recs, dry_run)
+                _stage(state_conn, run_id, entity.name, recs, dry_run, read["xmax"])
                 counts[entity.name] += len(recs)
         if not dry_run and date_range is None:
             state.set_cursor(state_conn, new_floor)
@@ -210,8 +235,8 @@ def pending_pages(state_conn: psycopg.Connection, run_id: str, entity_name: str,
     last = -1
     while True:
         page = state_conn.execute(
-            f"SELECT omono_id, omono_number, record, state, messages FROM {S}.run_queue WHERE run_id = %s AND "
-            "entity = %s AND state = 'pending' AND omono_id > %s ORDER BY omono_id LIMIT %s",
+            f"SELECT omono_id, omono_number, record, state, messages, snapshot::text AS snapshot FROM {S}.run_queue "
+            "WHERE run_id = %s AND entity = %s AND state = 'pending' AND omono_id > %s ORDER BY omono_id LIMIT %s",
             (run_id, entity_name, last, size)).fetchall()
         if not page:
             return

@@ -133,6 +133,19 @@ def documents_numbered(client: Any, entity: Entity, numbers: list[str]) -> list[
     return found
 
 
+def documents_by_id(client: Any, entity: Entity, ids: list[str]) -> list[Any]:
+    """These documents, in full, by Xero id."""
+    found: list[Any] = []
+    if entity.is_credit_note:
+        for chunk in chunks_within(ids, lambda c: quote_plus(any_guid("CreditNoteID", c))):
+            found += paged(lambda **p: client.read("get_credit_notes", **p), "credit_notes",
+                           where=any_guid("CreditNoteID", chunk), unitdp=4)
+        return found
+    for chunk in chunks_within(ids, lambda c: "%2C".join(c)):
+        found += paged(lambda **p: client.read("get_invoices", **p), "invoices", i_ds=chunk, unitdp=4)
+    return found
+
+
 def created_by_this_app(client: Any, entity: Entity, ids: list[str]) -> set[str]:
     """Which of these invoice ids Xero lists as created by this app (Xero offers it for invoices only)."""
     if entity.is_credit_note or not ids:
@@ -201,7 +214,4 @@ class DocumentFinder:
         """Credit notes are listed in full already; invoices' summaries are read again by id, with lines."""
         if self.entity.is_credit_note or not hits:
             return hits
-        full: list[Any] = []
-        for chunk in chunks_within([str(d.invoice_id) for d in hits], lambda c: "%2C".join(c)):
-            full += paged(lambda **p: self.client.read("get_invoices", **p), "invoices", i_ds=chunk, unitdp=4)
-        return full
+        return documents_by_id(self.client, self.entity, [str(d.invoice_id) for d in hits])

@@ -185,11 +185,12 @@ def check_records(ctx: RunContext) -> dict[str, int]:
             rows = [LogRow(entity.name, i["omono_id"], i["omono_number"], "held", messages=found[i["omono_id"]])
                     for i in items if found.get(i["omono_id"])]
             extract.settle(conn, ctx.run_id, entity.name, [(r.omono_id, "held", r.messages) for r in rows])
-            if not ctx.dry_run:
-                company = {i["omono_id"]: i["record"].get("company_id") for i in items}
+            if not ctx.dry_run:       # a document held for its company is looked at again once that changes
+                waits = {i["omono_id"]: i["record"].get("company_id") for i in items
+                         if i["record"].get("company_id") in checks.contact_problems}
                 state.apply_outcomes(conn, entity.name, ctx.run_id, [
                     {"omono_id": r.omono_id, "status": "held", "messages": r.messages,
-                     "company_id": company[r.omono_id]} for r in rows])
+                     "company_id": waits.get(r.omono_id)} for r in rows])
             sync_log.write(conn, ctx, rows)
             conn.commit()
             held[entity.name] = len(rows)

@@ -98,6 +98,7 @@ class Pusher:
         self.claimed: dict[str, Plan] = {}
         self.finder: matching.DocumentFinder | None = None
         self.rechecking = False
+        self.snapshots: dict[int, str] = {}        # the read of Omono each planned record comes from
 
     # -- bookkeeping (applied set-based per batch by _flush) --------------------------------------------------
     def _outcome(self, omono_id: int, number: str | None, action: str, status: str, *, messages: list[str],
@@ -106,6 +107,8 @@ class Pusher:
         self.rows.append(LogRow(self.entity.name, omono_id, number, action, xero_id, messages, sent, answer))
         if xero_id is not None:
             state_fields.setdefault("xero_id", xero_id)
+        if status == "synced" and self.snapshots.get(omono_id):
+            state_fields.setdefault("source_xmax", self.snapshots[omono_id])
         self.outcomes.append({"omono_id": omono_id, "status": status, "messages": messages, **state_fields})
         self.queue.append((omono_id, "held" if status == "held" else "done", messages))
 
@@ -128,6 +131,8 @@ class Pusher:
     def plan(self, items: list[dict]) -> list[Plan]:
         """What to send for a page of this run's staged records (the rest are settled here: unchanged, held)."""
         states = state.records(self.conn, self.entity.name, [i["omono_id"] for i in items])
+        items = [i for i in items if not self._superseded(i, states.get(i["omono_id"]))]
+        self.snapshots.update({i["omono_id"]: i.get("snapshot") for i in items})
         if self.entity is entities.CONTACT:
             plans = [self._plan_contact(i["record"], states.get(i["omono_id"])) for i in items]
         else:
@@ -148,6 +153,16 @@ class Pusher:
         self.waiting_invoices = self._invoices_not_in_xero(live)
         return [self._plan_document(i["record"], states.get(i["omono_id"]),
                                     companies.get(i["record"].get("company_id"))) for i in items]
+
+    def _superseded(self, item: dict, st: dict | None) -> bool:
+        """Another run, which read Omono after this one did, has already sent a newer version: this run's copy is
+        left alone (sending it would put older amounts over newer ones in Xero)."""
+        mine, theirs = item.get("snapshot"), (st or {}).get("source_xmax")
+        if not (mine and theirs and int(mine) < int(theirs)):
+            return False
+        self.result.add("superseded")
+        self.queue.append((item["omono_id"], "done", []))
+        return True
 
     def _invoices_not_in_xero(self, credit_notes: list[dict]) -> dict[int, str]:
         """For linked credit notes: invoices not in Xero yet, and why, so the note can say its allocation waits."""
@@ -175,20 +190,20 @@ class Pusher:
     def _plan_contact(self, rec: dict, st: dict | None) -> Plan | None:
         number = rec.get("account_number") or transform.shorten(rec.get("name")) or (st or {}).get("omono_number")
         xero_id = str(st["xero_id"]) if st and st["xero_id"] else None
-        if (rec.get("deleted") or rec.get("archived")) and not xero_id:
-            self._outcome(rec["id"], number, "unchanged", "synced", messages=[
-                "Deleted or archived in Omono and never sent to Xero, so there is nothing to send."])
-            return None
         if rec.get("deleted"):              # deleted in Omono: its Xero contact is archived, as Omono cannot void
-            payload = {"ContactNumber": transform.contact_number(rec["id"]), "ContactStatus": "ARCHIVED",
-                       "ContactID": xero_id}
+            payload = {"ContactNumber": transform.contact_number(rec["id"]), "ContactStatus": "ARCHIVED"}
+            if xero_id:
+                payload["ContactID"] = xero_id
         else:
             restore = "ACTIVE" if st and (st["last_sent"] or {}).get("ContactStatus") == "ARCHIVED" else None
             payload = transform.contact(rec, xero_id, restore)
         digest = transform.content_hash(payload)
         if self._unchanged_or_stuck(rec["id"], number, digest, st, []):
             return None
-        return Plan(rec["id"], number, payload, digest, "updated" if xero_id else "created", xero_id, rec, st)
+        # Deleted or archived, not known in Xero: looked up (a reset may have forgotten its copy), never created.
+        only_if_found = not xero_id and bool(rec.get("deleted") or rec.get("archived"))
+        return Plan(rec["id"], number, payload, digest, "updated" if xero_id else "created", xero_id,
+                    {**rec, "_only_if_found": only_if_found}, st)
 
     def _plan_document(self, rec: dict, st: dict | None, company: dict | None) -> Plan | None:
         number = rec["number"]
@@ -267,6 +282,10 @@ class Pusher:
                 kept.append(p)
                 continue
             match, why = self._contact_match(p, directory, claimed)
+            if p.rec.get("_only_if_found") and (match is None or why):
+                self._outcome(p.omono_id, p.number, "unchanged", "synced", messages=[
+                    "Deleted or archived in Omono and not in Xero, so there is nothing to send."])
+                continue
             if match and match.status != "ACTIVE" and p.payload.get("ContactStatus") != "ARCHIVED":
                 if not restore:
                     why = _archived_message(p, match)
@@ -275,7 +294,8 @@ class Pusher:
             if why:
                 self._outcome(p.omono_id, p.number, "held", "held", messages=[why])
                 continue
-            claimed[matching.name_key(p.payload["Name"])] = p
+            if "Name" in p.payload:
+                claimed[matching.name_key(p.payload["Name"])] = p
             if match:
                 p.xero_id, p.action = match.contact_id, "updated"
                 p.payload = {**p.payload, "ContactID": match.contact_id}
@@ -289,7 +309,7 @@ class Pusher:
         """The Xero contact this company is (or None), or why it cannot be decided."""
         body = p.payload
         ours = directory.by_number.get(body["ContactNumber"].casefold())
-        if ours:
+        if ours or "Name" not in body:              # a deleted company is known by Omono's id only
             return ours, None
         twin = claimed.get(matching.name_key(body["Name"]))
         if twin:
@@ -312,30 +332,38 @@ class Pusher:
             pending = extract.count_pending(self.conn, self.ctx.run_id, self.entity.name) + len(fresh)
             self.finder = matching.DocumentFinder(self.client, self.entity, pending * per_record)
         found = self.finder.find(numbers, fresh=self.rechecking) if numbers else []
+        written = state.written_for(self.conn, self.entity.name, [p.omono_id for p in fresh])
+        known = sorted({x for ids in written.values() for x in ids} - {self._doc_id(d) for d in found})
+        found += matching.documents_by_id(self.client, self.entity, known)      # e.g. after a reset
         by_number: dict[str, list[Any]] = {}
-        for doc in found:
-            if matching.enum(doc.type) == self.entity.xero_type and getattr(doc, _snake(self.entity.number_key)):
+        by_id = {self._doc_id(d): d for d in found if matching.enum(d.type) == self.entity.xero_type}
+        for doc in by_id.values():
+            if getattr(doc, _snake(self.entity.number_key)):
                 by_number.setdefault(getattr(doc, _snake(self.entity.number_key)).casefold(), []).append(doc)
-        hit_ids = [str(getattr(d, _snake(self.entity.id_key))) for docs in by_number.values() for d in docs]
-        mine = state.ours(self.conn, hit_ids)
-        mine |= matching.created_by_this_app(self.client, self.entity, [i for i in hit_ids if i not in mine])
+        owners: dict[str, tuple[str, int] | None] = dict(state.ours(self.conn, list(by_id)))
+        owners |= dict.fromkeys(matching.created_by_this_app(self.client, self.entity,
+                                                             [i for i in by_id if i not in owners]))
         kept: list[Plan] = []
         for p in plans:
             if p.xero_id is not None:
                 kept.append(p)
                 continue
             hits = [d for n in {_xero_number(self.entity, p), p.number} if n for d in by_number.get(n.casefold(), [])]
-            plan = self._decide(p, list({id(d): d for d in hits}.values()), mine)
+            hits += [by_id[x] for x in written.get(p.omono_id, []) if x in by_id]
+            plan = self._decide(p, list({id(d): d for d in hits}.values()), owners)
             if plan:
                 kept.append(plan)
         return kept
 
-    def _decide(self, p: Plan, hits: list[Any], mine: set[str]) -> Plan | None:
-        """What to do with a new document, given the same-numbered documents Xero holds."""
-        entity = self.entity
+    def _decide(self, p: Plan, hits: list[Any], owners: dict[str, tuple[str, int] | None]) -> Plan | None:
+        """What to do with a new document, given the documents Xero holds with its number (or written for it).
+        `owners`: the ones this integration wrote, and for which record (None: Xero says this app created it)."""
+        entity, me = self.entity, (self.entity.name, p.omono_id)
         contact = p.rec.get("_contact_id") or (p.payload.get("Contact") or {}).get("ContactID")
         same = [d for d in hits if d.contact and str(d.contact.contact_id) == contact] if contact else hits
-        ours = [d for d in same if self._doc_id(d) in mine or self._was_ours_in_flight(p, d)]
+        ours = [d for d in hits if self._doc_id(d) in owners and owners[self._doc_id(d)] in (None, me)
+                or d in same and self._was_ours_in_flight(p, d)]
+        theirs = [d for d in same if owners.get(self._doc_id(d)) not in (None, me) and d not in ours]
         if p.action == "cancel":
             return self._cancel_found(p, [d for d in ours if _status(d) not in GONE])
         live_ours = [d for d in ours if _status(d) not in GONE]
@@ -348,7 +376,10 @@ class Pusher:
         if ours:
             self._hold(p, _gone_message(p, entity, ours[0]))
             return None
-        typed = [d for d in same if _status(d) not in GONE]
+        if [d for d in theirs if _status(d) not in GONE]:
+            self._hold(p, _sibling_message(p, entity, theirs[0], owners[self._doc_id(theirs[0])]))
+            return None
+        typed = [d for d in same if _status(d) not in GONE and self._doc_id(d) not in owners]
         equal = [d for d in typed if transform.same_document(p.payload, d)]
         if equal:
             self._link(p, equal[0])
@@ -382,11 +413,17 @@ class Pusher:
     def _adopt(self, p: Plan, doc: Any) -> Plan | None:
         doc_id, status = self._doc_id(doc), _status(doc)
         if _locked(doc, status):
-            # Already in Xero (e.g. resent after a reset) and locked there by a payment or credit: linked as it
-            # is; an update could only be refused.
-            self._outcome(p.omono_id, p.number, "unchanged", "synced", xero_id=doc_id, messages=[
-                f"{p.number} is already in Xero, where a payment or credit locks it; it was linked and left as it "
-                "is."], content_hash=p.digest, xero_status=status, xero_number=_xero_number(self.entity, p))
+            # Already in Xero (e.g. resent after a reset) and locked there by a payment or credit: an update could
+            # only be refused. Linked as it is when it says what Omono says; red with both figures when not.
+            if transform.same_document(p.payload, doc):
+                self._outcome(p.omono_id, p.number, "unchanged", "synced", xero_id=doc_id, messages=[
+                    f"{p.number} is already in Xero, where a payment or credit locks it; it was linked and left as "
+                    "it is."], content_hash=p.digest, xero_status=status, xero_number=_xero_number(self.entity, p))
+            else:
+                self.written.append((doc_id, p.omono_id))
+                self._outcome(p.omono_id, p.number, "failed", "failed", xero_id=doc_id, messages=[
+                    _locked_differs_message(p, doc)], content_hash=p.digest, xero_status=status,
+                    xero_number=_xero_number(self.entity, p))
             return None
         p.xero_id, p.action = doc_id, "updated"
         p.payload = {**p.payload, self.entity.id_key: doc_id}
@@ -638,6 +675,22 @@ def _gone_message(p: Plan, entity: Entity, doc: Any) -> str:
     return (f"{p.number} is in Xero, but it was {status} there, while Omono still has it. Nothing was sent. If it "
             f"should not be in the books, cancel it in Omono too; if it should, give it a new number in Omono (a new "
             f"{entity.noun.lower()} is then created); or Skip it.")
+
+
+def _sibling_message(p: Plan, entity: Entity, doc: Any, owner: tuple[str, int] | None) -> str:
+    number = getattr(doc, _snake(entity.number_key))
+    return (f"{p.number} carries the number {number}, and so does another Omono {entity.noun.lower()} already in Xero "
+            f"for the same contact (Omono id {owner[1] if owner else '?'}). Nothing was sent, so that one is not "
+            "overwritten. If both are the same document, cancel one in Omono; if the number was really used twice, "
+            "make it distinct in Omono (e.g. add a suffix), then choose Retry.")
+
+
+def _locked_differs_message(p: Plan, doc: Any) -> str:
+    expected, actual = money.document_totals(p.rec.get("lines", [])), money.xero_totals(doc)
+    currency = p.payload.get("CurrencyCode")
+    return (f"Xero has locked {p.number} (a payment or credit note is allocated to it), and what it holds differs "
+            f"from Omono's document: Omono {expected.describe(currency)}, Xero {actual.describe(currency)}. Make the "
+            "same change in Xero (or remove the payment there), then choose Retry; or Skip it.")
 
 
 def _typed_message(p: Plan, entity: Entity, doc: Any) -> str:

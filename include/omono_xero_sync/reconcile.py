@@ -207,7 +207,7 @@ class Comparison:
     def xero_side(self) -> None:
         """Xero's count and total per entity and currency: the live documents Omono's records explain, and ours."""
         kinds = {e.xero_type: e.name for e in entities.DOCUMENTS}
-        for xero_id in self.explained | state.ours(self.conn, list(self.by_id)):
+        for xero_id in self.explained | set(state.ours(self.conn, list(self.by_id))):
             doc = self.by_id[xero_id]
             if matching.enum(doc.status) not in GONE:
                 key = (kinds[matching.enum(doc.type)], matching.enum(doc.currency_code))
@@ -215,18 +215,16 @@ class Comparison:
 
     def orphans(self) -> None:
         ours = state.ours(self.conn, list(self.by_id))
-        owners = {str(r["xero_id"]): r for r in self.conn.execute(
-            f"SELECT xero_id, entity, omono_id FROM {S}.our_documents WHERE xero_id = ANY(%s::uuid[])", (list(ours),))}
-        for xero_id in sorted(ours - self.explained):
+        for xero_id in sorted(set(ours) - self.explained):
             doc = self.by_id[xero_id]
             if matching.enum(doc.status) in GONE:
                 continue
-            owner = owners[xero_id]
+            entity, omono_id = ours[xero_id]
             number = getattr(doc, "invoice_number", None) or getattr(doc, "credit_note_number", None)
             self.report.differences.append(Difference(
-                owner["entity"], "orphan", f"Xero holds {number}, which this integration created for an Omono "
+                entity, "orphan", f"Xero holds {number}, which this integration created for an Omono "
                 "record that no longer explains it (deleted, renumbered or re-dated in Omono). Void it in Xero if it "
-                "should not be in the books.", owner["omono_id"], number, xero_id, number))
+                "should not be in the books.", omono_id, number, xero_id, number))
 
 
 def _number_attr(entity: entities.Entity) -> str:

@@ -56,7 +56,8 @@ def put_tax_mapping(conn: psycopg.Connection, kind: str, omono_code: str, xero_t
 def records(conn: psycopg.Connection, entity: str, ids: list[int]) -> dict[int, dict]:
     if not ids:
         return {}
-    rows = conn.execute(f"SELECT * FROM {S}.record_state WHERE entity = %s AND omono_id = ANY(%s)", (entity, ids))
+    rows = conn.execute(f"SELECT *, source_xmax::text AS source_xmax FROM {S}.record_state WHERE entity = %s AND "
+                        "omono_id = ANY(%s)", (entity, ids))
     return {r["omono_id"]: r for r in rows}
 
 
@@ -73,7 +74,8 @@ def mark_pending(conn: psycopg.Connection, entity: str, items: list[tuple[int, s
 
 
 _KEPT_UNLESS_GIVEN = {"xero_id": "uuid", "content_hash": "text", "xero_number": "text", "xero_status": "text",
-                      "sending_key": "text", "sending_since": "timestamptz", "company_id": "bigint"}
+                      "sending_key": "text", "sending_since": "timestamptz", "company_id": "bigint",
+                      "source_xmax": "xid8"}
 
 
 def apply_outcomes(conn: psycopg.Connection, entity: str, run_id: str, outcomes: list[dict]) -> None:
@@ -117,11 +119,28 @@ def remember_ours(conn: psycopg.Connection, entity: str, written: list[tuple[str
                      (entity, Jsonb([[x, i] for x, i in written])))
 
 
-def ours(conn: psycopg.Connection, xero_ids: list[str]) -> set[str]:
+def ours(conn: psycopg.Connection, xero_ids: list[str]) -> dict[str, tuple[str, int]]:
+    """Which of these Xero ids this integration wrote, and for which record (entity, Omono id)."""
     if not xero_ids:
-        return set()
-    return {str(r["xero_id"]) for r in conn.execute(f"SELECT xero_id FROM {S}.our_documents WHERE xero_id = "
-                                                    "ANY(%s::uuid[])", (xero_ids,))}
+        return {}
+    return {str(r["xero_id"]): (r["entity"], r["omono_id"]) for r in conn.execute(
+        f"SELECT xero_id, entity, omono_id FROM {S}.our_documents WHERE xero_id = ANY(%s::uuid[])", (xero_ids,))}
+
+
+def written_for(conn: psycopg.Connection, entity: str, omono_ids: list[int]) -> dict[int, list[str]]:
+    """The Xero ids this integration ever wrote for these records (kept across a reset)."""
+    out: dict[int, list[str]] = {}
+    if omono_ids:
+        for r in conn.execute(f"SELECT omono_id, xero_id FROM {S}.our_documents WHERE entity = %s AND omono_id = "
+                              "ANY(%s) ORDER BY written_at", (entity, omono_ids)):
+            out.setdefault(r["omono_id"], []).append(str(r["xero_id"]))
+    return out
+
+
+def written_records(conn: psycopg.Connection, entity: str) -> set[int]:
+    """Every record of this kind this integration ever wrote to Xero (a full read checks they still exist)."""
+    return {r["omono_id"] for r in conn.execute(f"SELECT DISTINCT omono_id FROM {S}.our_documents WHERE entity = %s",
+                                                (entity,))}
 
 
 # What a held or refused record's fate depends on besides its own content: the mappings, the settings that shape

@@ -61,16 +61,21 @@ def _plan(**payload: Any) -> push.Plan:
     return push.Plan(1, "SO-1", body, transform.content_hash(body), "created")
 
 
+MINE = {"a": ("dispatch_invoice", 1)}                      # written by this integration for this record
+
+
 @pytest.mark.parametrize(("hits", "mine", "outcome"), [
-    ([], set(), "sent as new"),
-    ([_doc("a", price="99")], {"a"}, "adopted"),
-    ([_doc("a")], {"a"}, "created"),                       # ours and equal: the lost answer's copy, not resent
-    ([_doc("a", status="VOIDED")], {"a"}, "held"),
-    ([_doc("a")], set(), "linked"),                        # typed by a person, exactly Omono's content
-    ([_doc("a", price="99")], set(), "held"),              # typed by a person, different: never overwritten
-    ([_doc("a", contact=OTHER)], set(), "held"),           # a sales invoice number is unique in Xero
+    ([], {}, "sent as new"),
+    ([_doc("a", price="99")], MINE, "adopted"),
+    ([_doc("a", price="99")], {"a": None}, "adopted"),          # Xero lists it as created by this app
+    ([_doc("a")], MINE, "created"),                             # ours and equal: the lost answer's copy, not resent
+    ([_doc("a", status="VOIDED")], MINE, "held"),
+    ([_doc("a")], {}, "linked"),                                # typed by a person, exactly Omono's content
+    ([_doc("a", price="99")], {}, "held"),                      # typed by a person, different: never overwritten
+    ([_doc("a")], {"a": ("dispatch_invoice", 2)}, "held"),      # another record's: never adopted for this one
+    ([_doc("a", contact=OTHER)], {}, "held"),                   # a sales invoice number is unique in Xero
 ])
-def test_what_is_done_with_the_same_numbered_documents_xero_holds(hits: list, mine: set, outcome: str) -> None:
+def test_what_is_done_with_the_same_numbered_documents_xero_holds(hits: list, mine: dict, outcome: str) -> None:
     pusher = _pusher()
     kept = pusher._decide(_plan(), hits, mine)
     if kept is not None:
@@ -82,7 +87,7 @@ def test_what_is_done_with_the_same_numbered_documents_xero_holds(hits: list, mi
 def test_a_bill_numbered_like_another_suppliers_is_not_a_clash() -> None:
     plan = _plan()
     plan.payload["Type"] = "ACCPAY"
-    kept = _pusher(entities.DELIVERY_INVOICE)._decide(plan, [_doc("a", contact=OTHER, doc_type="ACCPAY")], set())
+    kept = _pusher(entities.DELIVERY_INVOICE)._decide(plan, [_doc("a", contact=OTHER, doc_type="ACCPAY")], {})
     assert kept is plan and kept.xero_id is None
 
 

@@ -66,3 +66,11 @@ CREATE TABLE xero_sync.codes_in_use (
 
 -- When a run staged its records: a finished run's queue is deleted, and so is one a crashed run left behind.
 ALTER TABLE xero_sync.run_queue ADD COLUMN staged_at timestamptz NOT NULL DEFAULT now();
+
+-- A pair whose credit note Omono has since linked elsewhere (or unlinked) after its credit was allocated in Xero.
+ALTER TABLE xero_sync.allocations ADD COLUMN relinked boolean NOT NULL DEFAULT false;
+
+-- Which read of Omono a staged record comes from, and which read the content Xero holds came from: a run that read
+-- Omono before another one sent a newer version never sends its older copy over it.
+ALTER TABLE xero_sync.run_queue ADD COLUMN snapshot xid8;
+ALTER TABLE xero_sync.record_state ADD COLUMN source_xmax xid8;
