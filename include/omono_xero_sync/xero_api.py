@@ -326,3 +326,18 @@ def from_model(model: Any) -> Any:
 
     data = serialize(model)
     return json.loads(json.dumps(data, default=str))
+
+
+def organisation_settings(conn: psycopg.Connection, conn_id: str = settings.XERO_CONN_ID) -> XeroSettings:
+    """The connection's settings with the organisation chosen on General options (setting `xero_tenant`, written
+    when someone connects in the Airflow UI) when the connection's extra names none. A tenant id in the extra
+    wins (configuration as code); a custom connection is bound to its one organisation and needs none."""
+    import dataclasses
+
+    from include.omono_xero_sync import state
+
+    xero = XeroSettings.from_airflow(conn_id)
+    chosen = state.get_setting(conn, "xero_tenant")
+    if xero.tenant_id or xero.grant == "client_credentials" or not chosen:
+        return xero
+    return dataclasses.replace(xero, tenant_id=chosen["id"])
