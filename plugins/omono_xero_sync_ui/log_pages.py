@@ -47,8 +47,9 @@ def _log_page(request: Request, session: Any, conn: Any, omono: Any, f: queries.
     data = queries.log_page(conn, omono, f, red_first=f.run_id is not None)
     earlier = queries.earlier_unresolved(conn, omono, f.run_id) if f.run_id else None
     red = sum(n for c in data["counts"].values() for a, n in c.items() if a in queries.ATTENTION)
-    return page(request, "run_log.html", session, title=title, f=f, entities=entities.ALL, actions=queries.ACTIONS,
-                red=red,
+    actions = [a for a in queries.ACTIONS if a in queries.ATTENTION or any(a in c for c in data["counts"].values())]
+    return page(request, "run_log.html", session, title=title, f=f, entities=entities.ALL, actions=actions,
+                all_actions=queries.ACTIONS, red=red,
                 history=queries.history(conn, f.dag_id), earlier=earlier,
                 done=done_text(request.query_params.get("done"), _count(request)), **data)
 
