@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -73,7 +74,7 @@ def api_server(emulator, synced: dict, ui_port: int, mail: tuple, tmp_path_facto
     yield proc
     proc.terminate()
     try:
-        proc.wait(5)
+        proc.wait(2)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
@@ -196,12 +197,13 @@ class _attacker_site:  # noqa: N801 - used as a context manager, read as a phras
 def test_bookkeeper_reads_the_runs_tab_searches_by_company_and_exports_the_rows(page, ui: str, synced: dict) -> None:
     frame = _plugin(page, ui, f"dags/{synced['dag_id']}/runs/{synced['run_id']}/plugin/xero-sync-run")
     red = frame.locator("#log tr.attention", has_text="SA-SAMPLES").first
-    red.scroll_into_view_if_needed()
+    red.wait_for()
+    frame.locator("form.filters").evaluate("form => form.scrollIntoView()")
     cells = red.locator("td").all_inner_texts()
     doc = _db_value(synced["db"], "SELECT row_to_json(x) FROM (SELECT c.name, d.issue_date::text AS date, "
                     "d.currency_code FROM omono.dispatch_invoices d JOIN omono.companies c ON c.id = d.company_id "
                     "WHERE d.number = %s) x", cells[0].split()[-1])
-    assert cells[1:4] == [doc["name"], doc["date"], doc["currency_code"]] and cells[4].replace(",", "")
+    assert cells[1:4] == [doc["name"], doc["date"], doc["currency_code"]] and float(cells[4].replace(",", "")) > 0
     assert "is not mapped to a Xero account" in cells[6]
     page.screenshot(path=str(SHOTS / "sync-log.png"))
 
@@ -212,6 +214,16 @@ def test_bookkeeper_reads_the_runs_tab_searches_by_company_and_exports_the_rows(
         frame.get_by_role("link", name="Export these rows (CSV)").click()
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
     assert rows and all(doc["name"][:12] in r["company"] for r in rows)
+
+    _submit(page, frame.get_by_role("link", name="Every run, by date"))    # the date filter, across runs
+    today = datetime.now(UTC).date()
+    frame.get_by_label("from date").fill(str(today + timedelta(days=1)))
+    _submit(page, frame.get_by_role("button", name="Filter"))
+    assert frame.locator("#log").inner_text().endswith("No rows.")
+    frame.get_by_label("from date").fill(str(today))
+    frame.get_by_label("to date").fill(str(today))
+    _submit(page, frame.get_by_role("button", name="Filter"))
+    assert frame.locator("#log tr.attention").count() > 0
 
 
 def test_bookkeeper_skips_a_red_record_sees_who_and_when_then_retries_it(page, ui: str, synced: dict) -> None:
@@ -346,11 +358,30 @@ def test_omonos_sync_now_triggers_a_run_through_airflows_rest_api_with_a_service
                         headers=auth).status_code == 204
 
 
-def test_a_backfill_range_running_backwards_is_refused_before_any_run_exists(ui: str) -> None:
-    auth = _service_token(ui)
+def test_a_backfill_range_running_backwards_is_refused_in_airflows_trigger_form_before_any_run_exists(
+        page, ui: str) -> None:
     runs = f"{ui}/api/v2/dags/omono_xero_sync/dagRuns"
-    before = httpx.get(runs, headers=auth).json()["total_entries"]
-    reply = httpx.post(runs, headers=auth, json={"logical_date": None, "conf": {
-        "date_from": "2026-10-31", "date_to": "2026-09-01"}})
-    assert reply.status_code == 400 and "'Backfill from' must be on or before 'Backfill to'" in reply.json()["detail"]
-    assert httpx.get(runs, headers=auth).json()["total_entries"] == before
+    before = httpx.get(runs, headers=_service_token(ui)).json()["total_entries"]
+    page.goto(f"{ui}/dags/omono_xero_sync")
+    page.get_by_role("button", name="Trigger").first.click()
+    form = page.get_by_role("dialog").last
+    dates = form.locator("input[type=date]")                 # Backfill from, Backfill to (document dates)
+    dates.nth(0).fill("2026-10-31")
+    dates.nth(1).fill("2026-09-01")
+    form.get_by_role("button", name="Trigger").click()
+    form.get_by_text("'Backfill from' must be on or before 'Backfill to'").wait_for()
+    assert httpx.get(runs, headers=_service_token(ui)).json()["total_entries"] == before
+
+
+# -- 5. starting over ---------------------------------------------------------------------------------------------
+def test_reset_asks_for_the_organisations_name_and_reports_how_many_records_were_forgotten(
+        page, ui: str, synced: dict) -> None:
+    records = _db_value(synced["db"], "SELECT count(*) FROM xero_sync.record_state")
+    frame = _plugin(page, ui, "plugin/xero-sync")
+    frame.locator("header").get_by_role("link", name="General options").click()
+    frame.get_by_label("confirm reset").fill("yes")
+    frame.get_by_role("button", name="Reset synced state").click()
+    frame.get_by_text("Type the organisation's name exactly").wait_for()
+    frame.get_by_label("confirm reset").fill(ORGANISATION)
+    frame.get_by_role("button", name="Reset synced state").click()
+    frame.get_by_text(f"Reset: {records} record(s) were forgotten").wait_for()
