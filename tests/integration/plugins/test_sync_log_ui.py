@@ -191,14 +191,15 @@ def test_csv_export_holds_every_filtered_row_and_defuses_formulas(client, synced
 
 def test_history_chart_has_dates_and_a_legend_and_links_each_run(client, synced: dict, as_admin: dict) -> None:
     page = client.get(f"{P}/ui/runs/{synced['dag_id']}/{synced['run_id']}", headers=as_admin).text
-    assert '<svg role="img"' in page and "synced (created, updated" in page and "needing attention" in page
-    assert datetime.now(UTC).strftime("%d %b") in page
+    legend = page[page.index('<figcaption class="legend">'):page.index("</figcaption>")]
+    assert "bar-synced" in legend and "bar-red" in legend and "needing attention (held, refused)" in legend
+    assert "dates in UTC" in legend and f'class="tick">{datetime.now(UTC):%d %b}</text>' in page
     assert f'/ui/runs/omono_xero_sync/{synced["run_id"]}"' in page
 
 
 # -- one record, Retry and Skip -----------------------------------------------------------------------------------
-def test_skip_is_offered_only_where_it_means_something_and_leaves_who_and_when(client, synced: dict,
-                                                                               as_admin: dict) -> None:
+def test_skip_is_offered_only_where_it_means_something_leaves_who_and_when_and_retry_ends_it(
+        client, synced: dict, as_admin: dict) -> None:
     held = _one(synced["db"], "SELECT entity, omono_id, omono_number FROM xero_sync.record_state WHERE status = "
                 "'held' AND entity = 'delivery_invoice' ORDER BY omono_id LIMIT 1")
     done = _one(synced["db"], "SELECT entity, omono_id FROM xero_sync.record_state WHERE status = 'synced' LIMIT 1")
@@ -219,18 +220,12 @@ def test_skip_is_offered_only_where_it_means_something_and_leaves_who_and_when(c
     assert f"by admin-user on {row['skipped_at']:%Y-%m-%d %H:%M} UTC" in page and "Skipped: 1 record(s)" in page
     assert "Skipped by admin-user: not sent to Xero again until it changes in Omono" in page
     assert "Sends it to Xero again on the next run" in page and ">Skip</button>" not in page
-
-
-def test_retry_ends_a_skip_and_leaves_a_history_row(client, synced: dict, as_admin: dict) -> None:
-    skipped = _one(synced["db"], "SELECT entity, omono_id FROM xero_sync.record_state WHERE status = 'skipped' "
-                   "LIMIT 1")
-    url = f"{P}/ui/records/{skipped['entity']}/{skipped['omono_id']}"
     assert client.post(f"{url}/retry", headers=as_admin, follow_redirects=False).status_code == 303
     row = _one(synced["db"], "SELECT status, skipped_by, skipped_at FROM xero_sync.record_state WHERE entity = %s "
-               "AND omono_id = %s", skipped["entity"], skipped["omono_id"])
+               "AND omono_id = %s", held["entity"], held["omono_id"])
     assert (row["status"], row["skipped_by"], row["skipped_at"]) == ("pending", None, None)
-    page = client.get(url, headers=as_admin).text
-    assert "Retry chosen by admin-user: sent to Xero again on the next run." in page and "in the UI" in page
+    history = client.get(url, headers=as_admin).text
+    assert "Retry chosen by admin-user: sent to Xero again on the next run." in history
 
 
 def test_a_skip_is_cleared_when_the_record_changes_in_omono_after_it(synced: dict) -> None:
