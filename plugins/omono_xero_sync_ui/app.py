@@ -22,6 +22,7 @@ TEXTS = {
     "unknown_filter": UNKNOWN,
     "no_record": ("Not found", "No such record has been through the sync."),
     "no_page": ("Not found", "There is no such page."),
+    "other_dag": ("No Xero sync log", "Only the runs of the DAG omono_xero_sync have a Xero sync log."),
     "form_refused": ("Not sent from this page", "The form was not sent from one of these pages, or the page was "
                      "open too long. Nothing was changed: reload the page and try again."),
     "cannot_retry": ("Nothing to retry", "Only a record Xero refused, or one that was skipped, can be retried. "

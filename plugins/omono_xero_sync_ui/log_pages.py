@@ -51,17 +51,20 @@ def _log_page(request: Request, session: Any, conn: Any, omono: Any, f: queries.
     return page(request, "run_log.html", session, title=title, f=f, entities=entities.ALL, actions=actions,
                 all_actions=queries.ACTIONS, red=red,
                 history=queries.history(conn, f.dag_id), earlier=earlier,
-                done=done_text(request.query_params.get("done"), _count(request)), **data)
+                done=done_text(request), **data)
 
 
-def _count(request: Request) -> int | None:
-    n = request.query_params.get("n", "")
-    return int(n) if n.isdigit() else None
+def _this_dag(dag_id: str) -> None:
+    """Airflow shows the tab on every DAG's runs; only the sync's own runs have a sync log (and nothing of the
+    sync is shown to someone who may read another DAG only)."""
+    if dag_id != DAG_ID:
+        raise HTTPException(404, "other_dag")
 
 
 @router.get("/ui/runs/{dag_id}/{run_id}", response_class=HTMLResponse, dependencies=[Depends(can_read_run)])
 def run_page(request: Request, dag_id: str, run_id: str, conn: StateDb, omono: OmonoDb, session: SessionDep
              ) -> HTMLResponse:
+    _this_dag(dag_id)
     f = read_filters(request.query_params, dag_id=dag_id, run_id=run_id)
     return _log_page(request, session, conn, omono, f)
 
@@ -70,6 +73,7 @@ def run_page(request: Request, dag_id: str, run_id: str, conn: StateDb, omono: O
             dependencies=[Depends(can_read_run)])
 def task_page(request: Request, dag_id: str, run_id: str, task_id: str, conn: StateDb, omono: OmonoDb,
               session: SessionDep) -> HTMLResponse:
+    _this_dag(dag_id)
     f = read_filters(request.query_params, dag_id=dag_id, run_id=run_id, task_id=task_id)
     return _log_page(request, session, conn, omono, f)
 
@@ -109,6 +113,7 @@ def log_csv(request: Request, conn: StateDb, omono: OmonoDb) -> Response:
 
 @router.get("/api/runs/{dag_id}/{run_id}", dependencies=[Depends(can_read_run)])
 def run_json(request: Request, dag_id: str, run_id: str, conn: StateDb, omono: OmonoDb) -> dict[str, Any]:
+    _this_dag(dag_id)
     f = read_filters(request.query_params, dag_id=dag_id, run_id=run_id)
     data = queries.log_page(conn, omono, f, red_first=True)
     keep = ("id", "task_id", "entity", "omono_id", "omono_number", "action", "xero_id", "messages", "dry_run",
@@ -141,7 +146,7 @@ def _record_or_404(conn: Any, omono: Any, entity: str, omono_id: int) -> dict:
 def record_page(request: Request, entity: str, omono_id: int, conn: StateDb, omono: OmonoDb, session: SessionDep
                 ) -> HTMLResponse:
     return page(request, "record.html", session, r=_record_or_404(conn, omono, entity, omono_id),
-                done=done_text(request.query_params.get("done"), _count(request)))
+                done=done_text(request))
 
 
 @router.post("/ui/records/{entity}/{omono_id}/{verb}", dependencies=[Depends(can_edit), Depends(check_form)])

@@ -16,6 +16,7 @@ import psycopg
 
 from include.omono_xero_sync import entities, settings, state
 from include.omono_xero_sync.reference import MONTHS
+from omono_xero_sync_ui.security import DAG_ID
 
 S = settings.STATE_SCHEMA
 PAGE_SIZE = 100
@@ -42,7 +43,7 @@ DOCUMENT_TABLES = {
 class Filters:
     """Which sync-log rows a page, its CSV export and its bulk actions are about."""
 
-    dag_id: str = "omono_xero_sync"
+    dag_id: str = DAG_ID
     run_id: str | None = None
     task_id: str | None = None
     entity: str | None = None

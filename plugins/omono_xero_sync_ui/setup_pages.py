@@ -19,18 +19,13 @@ router = APIRouter()
 EDIT = [Depends(can_edit), Depends(check_form)]
 
 
-def _done(request: Request) -> str | None:
-    n = request.query_params.get("n", "")
-    return done_text(request.query_params.get("done"), int(n) if n.isdigit() else None)
-
-
 # -- mappings ---------------------------------------------------------------------------------------------------
 def _mappings(request: Request, session: Session, conn: Any, rows: dict, errors: list[str] | None = None
               ) -> HTMLResponse:
     ref = queries.reference_data(conn)
     return page(request, "mappings.html", session, status_code=422 if errors else 200, rows=rows,
                 accounts=queries.active_accounts(ref), tax_rates=queries.active_tax_rates(ref), errors=errors or [],
-                done=_done(request) if not errors else None)
+                done=done_text(request) if not errors else None)
 
 
 @router.get("/ui/mappings", response_class=HTMLResponse, dependencies=[Depends(can_read)])
@@ -87,7 +82,7 @@ def _checks(conn: Any, omono: Any, info: dict) -> list[Any]:
 def readiness_page(request: Request, conn: StateDb, omono: OmonoDb, session: SessionDep) -> HTMLResponse:
     info = queries.connection_info(conn)
     return page(request, "readiness.html", session, checks=_checks(conn, omono, info), info=info,
-                problem=PROBLEMS.get(request.query_params.get("problem", "")), done=_done(request))
+                problem=PROBLEMS.get(request.query_params.get("problem", "")), done=done_text(request))
 
 
 def read_reference(conn: Any) -> str | None:
@@ -119,7 +114,7 @@ def _settings(request: Request, session: Session, conn: Any, values: dict | None
                 values=values or state.all_settings(conn), documents=entities.DOCUMENTS,
                 intervals=list(settings.SYNC_INTERVALS), statuses=forms.STATUSES,
                 info=queries.connection_info(conn), smtp_ok=alerts.smtp_configured(), smtp_conn=alerts.SMTP_CONN_ID,
-                done=None if errors else _done(request),
+                done=None if errors else done_text(request),
                 problem=PROBLEMS.get(request.query_params.get("problem", "")))
 
 

@@ -62,15 +62,16 @@ def page(request: Request, name: str, session: Session, status_code: int = 200, 
     return response
 
 
-def message(request: Request, title: str, text: str, status_code: int, session: Session | None = None
-            ) -> HTMLResponse:
-    """A plain page for what cannot be shown (errors, nothing yet); usable without a session (anonymous, 404)."""
-    return templates.TemplateResponse(request, "message.html", {"s": session, "title": title, "text": text},
+def message(request: Request, title: str, text: str, status_code: int) -> HTMLResponse:
+    """A plain page for what cannot be shown (errors), usable without a session (anonymous, 404)."""
+    return templates.TemplateResponse(request, "message.html", {"s": None, "title": title, "text": text},
                                       status_code=status_code)
 
 
-def done_text(done: str | None, n: int | None = None) -> str | None:
-    return DONE[done].format(n=n if n is not None else "some") if done in DONE else None
+def done_text(request: Request) -> str | None:
+    """The fixed text for `?done=<key>`, with `n` (a count, digits only) filled in."""
+    done, n = request.query_params.get("done", ""), request.query_params.get("n", "")
+    return DONE[done].format(n=int(n) if n.isdigit() else "some") if done in DONE else None
 
 
 def redirect(request: Request, route: str, query: dict[str, Any] | None = None, **path: Any) -> RedirectResponse:

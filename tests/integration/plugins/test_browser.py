@@ -238,6 +238,12 @@ def test_bookkeeper_skips_a_red_record_sees_who_and_when_then_retries_it(page, u
     history = frame.locator("#attempts").inner_text()
     assert "Retry chosen by admin" in history and history.count("in the UI") == 2
     page.screenshot(path=str(SHOTS / "record.png"))
+    omono = "http://localhost:8000/omono/"                      # Omono's own pages (the default link setting)
+    page.context.route(f"{omono}**", lambda route: route.fulfill(body="Omono", content_type="text/html"))
+    with page.context.expect_page() as opened:                  # a link out of Airflow's sandboxed frame
+        frame.locator("table.facts").get_by_role("link", name="Omono").click()
+    assert opened.value.url.startswith(f"{omono}delivery-invoices/")
+    opened.value.close()
     frame.locator("#attempts a").last.click()                      # the run id: back to that run's log
     frame.locator("#log").wait_for()
 

@@ -79,6 +79,8 @@ def test_addresses_the_pages_do_not_understand_give_a_page_and_echo_nothing(clie
         reply = client.get(url, headers=as_admin)
         assert reply.status_code in (400, 404, 422) and reply.headers["content-type"].startswith("text/html"), url
         assert "<!doctype html>" in reply.text and "exploded" not in reply.text and "yesterday" not in reply.text
+    other = client.get(f"{P}/ui/runs/another_dag/{synced['run_id']}", headers=as_admin)
+    assert other.status_code == 404 and "Only the runs of the DAG omono_xero_sync" in other.text
     echoed = client.get(f"{P}/ui/readiness?error=INJECTED&problem=INJECTED&done=INJECTED&n=INJECTED",
                         headers=as_admin).text
     assert "INJECTED" not in echoed
