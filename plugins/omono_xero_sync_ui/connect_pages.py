@@ -58,12 +58,14 @@ def _finish(request: Request, conn: Any) -> Response:
 
 @router.post("/ui/connect", dependencies=[Depends(can_edit), Depends(check_form)])
 def connect(request: Request, conn: StateDb, session: SessionDep) -> Response:
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
     from include.omono_xero_sync import connect as cli
     from include.omono_xero_sync.xero_api import XeroAuthError
 
     try:
         xero, extra = _xero()
-    except XeroAuthError:
+    except (AirflowNotFoundException, XeroAuthError):
         return redirect(request, "settings_page", {"problem": "not_configured"})
     if xero.grant == "client_credentials":           # a custom connection: no consent, one organisation
         return _finish(request, conn)

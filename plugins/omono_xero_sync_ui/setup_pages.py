@@ -87,11 +87,15 @@ def readiness_page(request: Request, conn: StateDb, omono: OmonoDb, session: Ses
 
 def read_reference(conn: Any) -> str | None:
     """Re-read Xero's settings now (4 calls), as Omono's "Re-Run Status Checks" does; returns a problem key."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
     from include.omono_xero_sync import reference, xero_api
 
     try:
         xero = xero_api.organisation_settings(conn)
         reference.save(conn, reference.read_from_xero(xero_api.XeroClient(xero, xero_api.TokenStore(conn, xero))))
+    except AirflowNotFoundException:
+        return "not_configured"
     except xero_api.XeroAuthError:
         return "not_connected"
     except xero_api.XeroError:

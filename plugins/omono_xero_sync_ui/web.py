@@ -34,8 +34,8 @@ DONE = {
 PROBLEMS = {
     "not_connected": "Xero is not connected, or refused the stored credentials: connect again on General options.",
     "xero_unreachable": "Xero could not be reached or refused the request; try again in a minute.",
-    "not_configured": "The Airflow connection for Xero needs the Xero app's client id (login) and client secret "
-                      "(password) before it can connect.",
+    "not_configured": "Airflow has no usable Xero connection yet: create it (Admin > Connections, README: "
+                      "Connections) with the Xero app's client id as login and client secret as password.",
     "not_covered": "The consent does not cover the organisation named in the Airflow connection's extra "
                    "(tenant_id): connect again and allow access to that organisation.",
     "consent_refused": "Xero did not grant access (the consent was refused, expired or did not come from this "

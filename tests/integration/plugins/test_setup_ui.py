@@ -185,6 +185,16 @@ def test_disconnect_asks_first_then_readiness_says_not_connected_at_once(client,
     assert "Re-run checks" not in readiness
 
 
+def test_connecting_without_a_xero_connection_in_airflow_says_what_to_create(
+        client, synced: dict, as_admin: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_XERO_DEFAULT")
+    for url in (f"{P}/ui/connect", f"{P}/ui/readiness"):
+        reply = client.post(url, headers=as_admin, follow_redirects=False)
+        assert reply.headers["location"].endswith("problem=not_configured"), url
+    assert "Airflow has no usable Xero connection yet" in client.get(f"{P}/ui/settings?problem=not_configured",
+                                                                     headers=as_admin).text
+
+
 def test_a_custom_connection_connects_without_consent(client, synced: dict, as_admin: dict,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_XERO_DEFAULT", json.dumps({
