@@ -341,3 +341,9 @@ def organisation_settings(conn: psycopg.Connection, conn_id: str = settings.XERO
     if xero.tenant_id or xero.grant == "client_credentials" or not chosen:
         return xero
     return dataclasses.replace(xero, tenant_id=chosen["id"])
+
+
+def forget_tokens(conn: psycopg.Connection, conn_id: str = settings.XERO_CONN_ID) -> None:
+    """Drop the stored token set before a new connection replaces it: tokens sealed with another app's secret (a
+    standard connection switched to a custom one) cannot even be read. The caller commits."""
+    conn.execute(f"DELETE FROM {settings.STATE_SCHEMA}.oauth_tokens WHERE conn_id = %s", (conn_id,))

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from omono_xero_sync_ui.databases import StateDb
-from omono_xero_sync_ui.security import SessionDep, can_edit, check_form
+from omono_xero_sync_ui.security import Session, SessionDep, can_edit, check_form
 from omono_xero_sync_ui.setup_pages import read_reference
 from omono_xero_sync_ui.web import page, redirect
 
@@ -61,13 +61,15 @@ def connect(request: Request, conn: StateDb, session: SessionDep) -> Response:
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     from include.omono_xero_sync import connect as cli
-    from include.omono_xero_sync.xero_api import XeroAuthError
+    from include.omono_xero_sync.xero_api import XeroAuthError, forget_tokens
 
     try:
         xero, extra = _xero()
     except (AirflowNotFoundException, XeroAuthError):
         return redirect(request, "settings_page", {"problem": "not_configured"})
     if xero.grant == "client_credentials":           # a custom connection: no consent, one organisation
+        with conn.transaction():
+            forget_tokens(conn, xero.conn_id)
         return _finish(request, conn)
     state = secrets.token_urlsafe(24)
     url, callback = cli.authorize_url(xero, {**extra, "redirect_uri": _callback_url(request, extra)}, state)
@@ -86,8 +88,8 @@ def _consented(request: Request, user: str) -> dict | None:
         return None
     if request.query_params.get("error") or not request.query_params.get("code"):
         return None
-    sent = request.query_params.get("state", "")
-    return started if secrets.compare_digest(started["state"], sent) and started["user"] == user else None
+    same = secrets.compare_digest(started["state"].encode(), request.query_params.get("state", "").encode())
+    return started if same and started["user"] == user else None
 
 
 @router.get("/ui/connect/callback", response_class=HTMLResponse, dependencies=[Depends(can_edit)])
@@ -97,7 +99,7 @@ def consent_callback(request: Request, conn: StateDb, session: SessionDep) -> Re
     return response
 
 
-def _after_consent(request: Request, conn: Any, session: Any) -> Response:
+def _after_consent(request: Request, conn: Any, session: Session) -> Response:
     """Tokens for the consent's code, stored; then the organisation: the extra's, the only one, or the user's."""
     from include.omono_xero_sync import connect as cli
     from include.omono_xero_sync import state

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from omono_xero_sync_ui import queries
 from omono_xero_sync_ui.databases import OmonoDb, StateDb
-from omono_xero_sync_ui.security import DAG_ID, SessionDep, can_edit, can_read, can_read_run, check_form
+from omono_xero_sync_ui.security import DAG_ID, Session, SessionDep, can_edit, can_read, can_read_run, check_form
 from omono_xero_sync_ui.web import done_text, page, redirect
 
 router = APIRouter()
@@ -39,7 +39,7 @@ def read_filters(params: Mapping[str, Any], **fixed: Any) -> queries.Filters:
                               "entity": entity, "action": action, "text": text, "page": page_no, **dates, **fixed})
 
 
-def _log_page(request: Request, session: Any, conn: Any, omono: Any, f: queries.Filters) -> HTMLResponse:
+def _log_page(request: Request, session: Session, conn: Any, omono: Any, f: queries.Filters) -> HTMLResponse:
     from include.omono_xero_sync import entities
 
     title = "Sync log, every run" if not f.run_id else f"Sync log of run {f.run_id}" + (

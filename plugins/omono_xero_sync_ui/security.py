@@ -100,7 +100,7 @@ async def check_form(request: Request, user: GetUserDep) -> None:
         raise FormRefused()
     nonce = request.cookies.get(NONCE_COOKIE, "")
     sent = str((await request.form()).get(TOKEN_FIELD, ""))
-    if not nonce or not hmac.compare_digest(sent, _token(nonce, user.get_name())):
+    if not nonce or not hmac.compare_digest(sent.encode(), _token(nonce, user.get_name()).encode()):
         raise FormRefused()
 
 

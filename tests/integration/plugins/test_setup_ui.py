@@ -164,9 +164,10 @@ def test_connect_starts_xeros_consent_and_a_callback_this_browser_did_not_start_
     assert "omono_xero_sync_consent=" in started.headers["set-cookie"] and "HttpOnly" in started.headers["set-cookie"]
     tokens_before = _count(synced["db"], "SELECT count(*) AS n FROM xero_sync.oauth_tokens")
     client.cookies.clear()
-    forged = client.get(f"{P}/ui/connect/callback?code=stolen&state={query['state'][0]}", headers=as_admin,
-                        follow_redirects=False)
-    assert forged.headers["location"].endswith("/ui/settings?problem=consent_refused")
+    for state in (query["state"][0], "é"):
+        forged = client.get(f"{P}/ui/connect/callback", params={"code": "stolen", "state": state},
+                            headers=as_admin, follow_redirects=False)
+        assert forged.headers["location"].endswith("/ui/settings?problem=consent_refused")
     assert _count(synced["db"], "SELECT count(*) AS n FROM xero_sync.oauth_tokens") == tokens_before
 
 

@@ -60,6 +60,7 @@ def test_a_cookie_session_change_needs_this_origin_and_the_pages_form_token(clie
                 "omono_url_pattern": "http://localhost:8000/omono/{entity}/{id}", "alert_email": "evil@example.com"}
         here, same_site = {"Origin": "http://localhost"}, {"Origin": "http://localhost:9999"}
         for headers, form in (({}, good), (same_site, good), (here, {**good, "form_token": "x"}),
+                              (here, {**good, "form_token": "ü" * 64}),
                               ({"Referer": "http://attacker.localhost/page"}, good)):
             refused = client.post(f"{P}/ui/settings", data=form, headers=headers, follow_redirects=False)
             assert refused.status_code == 403 and "Nothing was changed" in refused.text
