@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
+AIRFLOW_PORT ?= 8080
 export PYTHONPATH := $(CURDIR)
 
 .PHONY: help venv test test-unit test-integration lint emulator demo connect disconnect reset airflow bench clean reconcile
@@ -42,8 +43,8 @@ demo: venv  ## the main job: demo data, local Xero emulator, one sync run (Sync 
 connect: venv  ## obtain and store the first Xero refresh token for the Airflow connection xero_default
 	$(BIN)/python -m include.omono_xero_sync.connect
 
-airflow: venv  ## open the Airflow UI (airflow standalone, http://localhost:8080) on the demo's database and emulator
-	$(BIN)/python -m include.omono_xero_sync.demo --serve
+airflow: venv  ## run Airflow (UI on http://localhost:$(AIRFLOW_PORT), metadata in PostgreSQL) on the demo's data and emulator
+	exec $(BIN)/python -m include.omono_xero_sync.demo --serve --airflow-port $(AIRFLOW_PORT)
 
 reconcile: venv  ## compare Xero with Omono now (FROM=YYYY-MM-DD TO=YYYY-MM-DD, default this month and last)
 	$(BIN)/python -m include.omono_xero_sync.reconcile $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO))

@@ -37,12 +37,27 @@ def notify_failure(context: dict[str, Any]) -> None:
             attention = sync_log.unresolved(conn) if to else []
         if not to:
             return
-        from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-        subject, body = message(context, attention)
-        with SmtpHook(smtp_conn_id=SMTP_CONN_ID) as hook:
-            hook.send_email_smtp(to=to, subject=subject, html_content=body,
-                                 from_email=os.environ.get("OMONO_XERO_ALERT_FROM", "omono-xero-sync@localhost"))
+        send(to, *message(context, attention))
         log.info("Failure alert sent to %s", to)
     except Exception:   # noqa: BLE001 - an alert must never mask the failure it reports
         log.exception("Could not send the failure alert")
+
+
+def send(to: str, subject: str, body: str) -> None:
+    """One HTML e-mail through Airflow's SMTP connection (the failure alert, and the test on General options)."""
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    with SmtpHook(smtp_conn_id=SMTP_CONN_ID) as hook:
+        hook.send_email_smtp(to=to, subject=subject, html_content=body,
+                             from_email=os.environ.get("OMONO_XERO_ALERT_FROM", "omono-xero-sync@localhost"))
+
+
+def smtp_configured() -> bool:
+    """Whether Airflow knows the SMTP connection alerts go through (General options warns when it does not)."""
+    from airflow.sdk import BaseHook
+
+    try:
+        BaseHook.get_connection(SMTP_CONN_ID)
+    except Exception:   # noqa: BLE001 - Airflow raises its own not-found error, or a backend's
+        return False
+    return True

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import httpx
 
 from include.omono_xero_sync import db, settings
-from include.omono_xero_sync.xero_api import TokenStore, XeroSettings
+from include.omono_xero_sync.xero_api import TokenStore, XeroAuthError, XeroSettings
 from include.omono_xero_sync.xero_hook import XeroHook
 
 DEFAULT_REDIRECT = "http://localhost:8080/xero/callback"
@@ -81,17 +81,13 @@ def connect(conn_id: str = settings.XERO_CONN_ID) -> list[dict]:
         else:
             print(f"Open this address in a browser, sign in to Xero and allow access:\n\n  {url}\n")
             code = _wait_for_code(redirect, state)
-        reply = httpx.post(xero.token_url, auth=(xero.client_id, xero.client_secret), timeout=30,
-                           data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect})
-        if reply.status_code != 200:
-            raise SystemExit(f"Xero refused the code exchange: {reply.text[:200]}")
-        body = reply.json()
-        store.save({"access_token": body["access_token"], "refresh_token": body.get("refresh_token"),
-                    "expires_at": time.time() + int(body["expires_in"]), "scope": body["scope"].split(),
-                    "token_type": "Bearer"})
+        try:
+            tokens = exchange_code(xero, code, redirect)
+        except XeroAuthError as exc:
+            raise SystemExit(str(exc)) from exc
+        store.save(tokens)
         conn.commit()
-        tenants = httpx.get(f"{xero.api_url.split('/api.xro')[0]}/connections", timeout=30,
-                            headers={"Authorization": f"Bearer {body['access_token']}"}).json()
+        tenants = organisations(xero, tokens["access_token"])
     return tenants
 
 
@@ -113,6 +109,24 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  organisation: {t['tenantName']}  tenant id: {t['tenantId']}")
     if tenants:
         print("Put the tenant id of the organisation to sync in the connection's extra as \"tenant_id\".")
+
+
+def exchange_code(xero: XeroSettings, code: str, redirect: str) -> dict:
+    """The token set for a consent's code, shaped as TokenStore keeps it (never printed)."""
+    reply = httpx.post(xero.token_url, auth=(xero.client_id, xero.client_secret), timeout=30,
+                       data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect})
+    if reply.status_code != 200:
+        raise XeroAuthError(f"Xero refused the code exchange ({reply.status_code} {reply.text[:100]}).")
+    body = reply.json()
+    return {"access_token": body["access_token"], "refresh_token": body.get("refresh_token"),
+            "expires_at": time.time() + int(body["expires_in"]), "scope": body["scope"].split(),
+            "token_type": "Bearer"}
+
+
+def organisations(xero: XeroSettings, access_token: str) -> list[dict]:
+    """The organisations (tenants) a consent covers, from Xero's /connections."""
+    return httpx.get(f"{xero.api_url.split('/api.xro')[0]}/connections", timeout=30,
+                     headers={"Authorization": f"Bearer {access_token}"}).json()
 
 
 if __name__ == "__main__":

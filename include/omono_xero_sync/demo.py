@@ -12,14 +12,18 @@ Airflow's own log of the run is kept in .run/demo-airflow.log."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import secrets
+import signal
 import socket
 import subprocess
 import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -54,9 +58,7 @@ def fresh_database(admin_url: str, name: str = DEMO_DB) -> str:
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {name}")
-    base, _, _ = admin_url.rpartition("/")
-    query = admin_url.split("?", 1)[1] if "?" in admin_url else ""
-    return f"{base}/{name}" + (f"?{query}" if query else "")
+    return database_url(admin_url, name)
 
 
 def _free_port(preferred: int) -> int:
@@ -109,11 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--documents", type=int, default=60, help="how many Omono documents to generate")
     parser.add_argument("--port", type=int, default=8765, help="emulator port (another is used if taken)")
     parser.add_argument("--serve", action="store_true",
-                        help="open the Airflow UI (airflow standalone) on the demo's database and emulator instead")
+                        help="run Airflow (UI, scheduler, dag-processor) on the demo's database and emulator instead")
+    parser.add_argument("--airflow-port", type=int, default=8080,
+                        help="the Airflow UI's port with --serve (another is used if taken)")
     args = parser.parse_args(argv)
     RUN.mkdir(exist_ok=True)
     if args.serve:
-        return serve(args.port)
+        return serve(args.port, args.airflow_port)
 
     _say("1/4 PostgreSQL")
     db_url = fresh_database(postgres_admin_url())
@@ -151,29 +155,158 @@ def main(argv: list[str] | None = None) -> int:
         emulator.wait(10)
 
 
-def serve(port: int) -> int:
-    """`make airflow`: Airflow's UI on http://localhost:8080 with the DAG, reusing the demo's data if present."""
+AIRFLOW_DB = "omono_xero_airflow"                # Airflow's metadata, on the demo's PostgreSQL server
+COMPONENTS = ("api-server", "scheduler", "dag-processor")
+XERO_POOL = os.environ.get("OMONO_XERO_POOL", "omono_xero_api")   # the DAG's Xero tasks share it (one slot)
+STOP_GRACE_SECONDS = 10
+
+
+def database_url(admin_url: str, name: str, scheme: str = "postgresql") -> str:
+    """The URL of database `name` on the server of `admin_url` (keeping its query, e.g. a socket directory)."""
+    address, _, query = admin_url.partition("?")
+    server = address.rpartition("/")[0].split("://", 1)[1]
+    return f"{scheme}://{server}/{name}" + (f"?{query}" if query else "")
+
+
+def serve_env(db_url: str, emulator_url: str, metadata_url: str, port: int) -> dict[str, str]:
+    """`make airflow`'s Airflow: metadata in PostgreSQL (SQLite left manual triggers queued with the DAG paused),
+    a LocalExecutor sized for a small machine, the UI on `port`, Xero's consent coming back to /xero/callback."""
+    env = airflow_env(db_url, emulator_url)
+    xero = json.loads(env["AIRFLOW_CONN_XERO_DEFAULT"])
+    del xero["extra"]["redirect_uri"]          # the UI's Connect to Xero comes back to Airflow's /xero/callback
+    secret = RUN / "airflow" / "jwt_secret"
+    if not secret.exists():
+        secret.parent.mkdir(parents=True, exist_ok=True)
+        secret.write_text(secrets.token_urlsafe(48))
+    return {**env, "AIRFLOW_CONN_XERO_DEFAULT": json.dumps(xero), "OMONO_XERO_TASK_RETRIES": "2",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url, "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "2"),
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secret.read_text(),
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+
+
+def _ensure_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            admin.execute(f"CREATE DATABASE {name}")
+
+
+def serve(emulator_port: int, port: int) -> int:
+    """`make airflow`: Airflow's UI with the DAG on the demo's database and emulator (running `make demo` first when
+    there is no demo database). Ctrl-C or SIGTERM stops everything it started."""
     admin_url = postgres_admin_url()
     with psycopg.connect(admin_url, autocommit=True) as admin:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DEMO_DB,)).fetchone()
     if not exists:
         _say("No demo database yet: running `make demo` first.")
         main([])
-    base, _, _ = admin_url.rpartition("/")
-    db_url = f"{base}/{DEMO_DB}"
-    emulator, emulator_url = start_emulator(_free_port(port), keep=True)
-    os.environ.update(airflow_env(db_url, emulator_url))
-    os.environ["OMONO_XERO_TASK_RETRIES"] = "2"
-    os.environ["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"   # standalone runs `airflow …`
-    _say(f"Xero emulator: {emulator_url}. Airflow UI: http://localhost:8080 (user 'admin'; the password is in "
-         f"{RUN / 'airflow' / 'simple_auth_manager_passwords.json.generated'}). Ctrl-C stops both.")
+    _ensure_database(admin_url, AIRFLOW_DB)
+    port = _free_port(port)
+    emulator, emulator_url = start_emulator(_free_port(emulator_port), keep=True,
+                                            extra=("--fixture", str(_emulator_fixture(port))))
+    env = serve_env(database_url(admin_url, DEMO_DB), emulator_url,
+                    database_url(admin_url, AIRFLOW_DB, "postgresql+psycopg2"), port)
     try:
-        return subprocess.run([sys.executable, "-m", "airflow", "standalone"], env=os.environ, cwd=ROOT).returncode
-    except KeyboardInterrupt:
-        return 0
+        _say("Airflow: migrating its metadata database (PostgreSQL) …")
+        for command in (["db", "migrate"], ["pools", "set", XERO_POOL, "1", "Xero API calls of omono-xero-sync"]):
+            subprocess.run([sys.executable, "-m", "airflow", *command], env=env, cwd=ROOT, check=True,
+                           capture_output=True)
+        return run_components({name: [sys.executable, "-m", "airflow", name] for name in COMPONENTS}, env,
+                              ready=lambda: _banner(port, emulator_url))
     finally:
-        emulator.terminate()
-        emulator.wait(10)
+        stop_tree([emulator])
+
+
+def _emulator_fixture(port: int) -> Path:
+    """The emulator's demo organisations and apps, with this Airflow's /xero/callback registered as a redirect URI
+    of the demo Xero app (as a user registers theirs at developer.xero.com)."""
+    from include.xero_emulator.config import DEFAULT_FIXTURE
+
+    fixture = json.loads(DEFAULT_FIXTURE.read_text())
+    for client in fixture["clients"]:
+        if client["client_id"] == DEMO_CLIENT[0]:
+            client["redirect_uris"].append(f"http://localhost:{port}/xero/callback")
+    path = RUN / "demo-xero-fixture.json"
+    path.write_text(json.dumps(fixture))
+    return path
+
+
+def _banner(port: int, emulator_url: str) -> None:
+    url = f"http://localhost:{port}"
+    passwords = RUN / "airflow" / "simple_auth_manager_passwords.json.generated"
+    _say(f"\nAirflow is ready: {url}  (user 'admin'; the password is in {passwords})\n"
+         f"The Xero sync pages: {url}/plugin/xero-sync  ·  Xero emulator: {emulator_url}\n"
+         "Ctrl-C (or SIGTERM) stops Airflow and the emulator. Logs: .run/airflow-*.log\n")
+
+
+def run_components(commands: dict[str, list[str]], env: dict[str, str], ready: Any = None) -> int:
+    """Start each command in a session of its own (so a terminal's Ctrl-C reaches only this supervisor), call
+    `ready` once the api-server answers, and stop every process they started, grandchildren included, when one of
+    them exits or this process gets SIGINT or SIGTERM. Returns 0 after a requested stop."""
+    procs = []
+    stopping = {"signal": None}
+
+    def stop(signum: int, _frame: object) -> None:
+        stopping["signal"] = signum
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for name, command in commands.items():
+            log = open(RUN / f"airflow-{name}.log", "w")  # noqa: SIM115 - lives as long as the process
+            procs.append(subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                          start_new_session=True))
+        announced = ready is None
+        while stopping["signal"] is None and all(p.poll() is None for p in procs):
+            if not announced and _answers(env.get("AIRFLOW__API__BASE_URL", "")):
+                ready()
+                announced = True
+            time.sleep(0.5)
+    finally:
+        stop_tree(procs)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stopping["signal"] is None:
+        _say("An Airflow component stopped on its own (see .run/airflow-*.log); everything else was stopped too.")
+        return 1
+    return 0
+
+
+def _answers(base_url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{base_url}/api/v2/monitor/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def stop_tree(procs: list[subprocess.Popen], grace: float | None = None) -> None:
+    """SIGTERM every process in these trees (LocalExecutor workers included), then SIGKILL what is left."""
+    import psutil
+
+    grace = STOP_GRACE_SECONDS if grace is None else grace
+    tree = []
+    for p in procs:
+        try:
+            root = psutil.Process(p.pid)
+            tree += [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+    for p in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.terminate()
+    _, alive = psutil.wait_procs(tree, timeout=grace)
+    for p in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    psutil.wait_procs(alive, timeout=grace)
+    for p in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(1)
 
 
 def report(db_url: str, elapsed: float, returncode: int, calls: int) -> int:

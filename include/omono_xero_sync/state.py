@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from include.omono_xero_sync import settings
+from include.omono_xero_sync import settings, sync_log
+from include.omono_xero_sync.sync_log import LogRow, RunContext
 
 S = settings.STATE_SCHEMA
 
@@ -204,3 +206,72 @@ def get_cursor(conn: psycopg.Connection) -> str | None:
 def set_cursor(conn: psycopg.Connection, floor: str) -> None:
     conn.execute(f"INSERT INTO {S}.source_cursor (name, txid_floor) VALUES ('omono', %s::xid8) ON CONFLICT (name) "
                  "DO UPDATE SET txid_floor = EXCLUDED.txid_floor, updated_at = now()", (floor,))
+
+
+# -- manual actions: Retry and Skip (Airflow UI), and the skip a later change in Omono clears ---------------------
+SKIPPABLE = ("held", "failed")        # a skip means something only for a record the sync would keep retrying
+RETRYABLE = ("failed", "skipped")     # held records are checked again on every run anyway
+
+
+def skip(conn: psycopg.Connection, keys: list[tuple[str, int]], who: str, ctx: RunContext) -> int:
+    """Stop sending these records, and showing them red, until they change in Omono or someone chooses Retry.
+    Only held or refused records are skipped; each skip leaves a sync-log row (who; the row's time is when).
+    Returns how many were skipped."""
+    rows = conn.execute(
+        f"UPDATE {S}.record_state r SET status = 'skipped', skipped_by = %s, skipped_at = now(), updated_at = now() "
+        f"FROM unnest(%s::text[], %s::bigint[]) AS k(entity, omono_id) WHERE (r.entity, r.omono_id) = "
+        "(k.entity, k.omono_id) AND r.status = ANY(%s) RETURNING r.entity, r.omono_id, r.omono_number",
+        (who, [k[0] for k in keys], [k[1] for k in keys], list(SKIPPABLE))).fetchall()
+    message = f"Skipped by {who}: not sent to Xero again until it changes in Omono or someone chooses Retry."
+    sync_log.write(conn, ctx, [LogRow(r["entity"], r["omono_id"], r["omono_number"], "skipped", messages=[message])
+                               for r in rows])
+    return len(rows)
+
+
+def retry(conn: psycopg.Connection, keys: list[tuple[str, int]], who: str, ctx: RunContext) -> int:
+    """Send these records again on the next run, even content Xero refused before: a refused or skipped record
+    goes back to pending, and a refused allocation of a credit note is forgotten so it is tried again. Each leaves
+    a sync-log row. Returns how many records were affected."""
+    entities, ids = [k[0] for k in keys], [k[1] for k in keys]
+    reopened = conn.execute(
+        f"UPDATE {S}.record_state r SET status = 'pending', last_sent = NULL, skipped_by = NULL, skipped_at = NULL, "
+        "last_messages = %s, updated_at = now() FROM unnest(%s::text[], %s::bigint[]) AS k(entity, omono_id) "
+        "WHERE (r.entity, r.omono_id) = (k.entity, k.omono_id) AND r.status = ANY(%s) "
+        "RETURNING r.entity, r.omono_id, r.omono_number",
+        (Jsonb([f"Retry chosen by {who}."]), entities, ids, list(RETRYABLE))).fetchall()
+    allocations = conn.execute(
+        f"DELETE FROM {S}.allocations a USING unnest(%s::text[], %s::bigint[]) AS k(entity, omono_id), "
+        f"{S}.record_state r WHERE (a.entity, a.omono_id) = (k.entity, k.omono_id) AND (r.entity, r.omono_id) = "
+        "(a.entity, a.omono_id) AND a.status = 'failed' RETURNING a.entity, a.omono_id, r.omono_number",
+        (entities, ids)).fetchall()
+    done = {(r["entity"], r["omono_id"]): r["omono_number"] for r in [*reopened, *allocations]}
+    message = f"Retry chosen by {who}: sent to Xero again on the next run."
+    sync_log.write(conn, ctx, [LogRow(entity, omono_id, number, "retried", messages=[message])
+                               for (entity, omono_id), number in done.items()])
+    return len(done)
+
+
+def unskip_changed(conn: psycopg.Connection, entity: str, changed_at: dict[int, datetime], ctx: RunContext
+                   ) -> list[int]:
+    """Clear the skip of records that changed in Omono after they were skipped, so this run sends them again.
+    `changed_at` maps each changed record's id to its latest change (omono.change_log.changed_at); the extract
+    calls this before staging the run. Each cleared skip leaves a sync-log row. Returns the ids cleared."""
+    if not changed_at:
+        return []
+    rows = conn.execute(
+        f"UPDATE {S}.record_state r SET status = 'pending', skipped_by = NULL, skipped_at = NULL, updated_at = now() "
+        "FROM unnest(%s::bigint[], %s::timestamptz[]) AS c(omono_id, changed_at) WHERE r.entity = %s AND "
+        "r.omono_id = c.omono_id AND r.status = 'skipped' AND c.changed_at > coalesce(r.skipped_at, '-infinity') "
+        "RETURNING r.omono_id, r.omono_number",
+        (list(changed_at), list(changed_at.values()), entity)).fetchall()
+    sync_log.write(conn, ctx, [LogRow(entity, r["omono_id"], r["omono_number"], "unskipped", messages=[
+        f"{r['omono_number']} changed in Omono after it was skipped, so it is sent to Xero again."]) for r in rows])
+    return [r["omono_id"] for r in rows]
+
+
+def delete_account_mapping(conn: psycopg.Connection, kind: str, omono_code: str) -> None:
+    conn.execute(f"DELETE FROM {S}.account_mappings WHERE kind = %s AND omono_code = %s", (kind, omono_code))
+
+
+def delete_tax_mapping(conn: psycopg.Connection, kind: str, omono_code: str) -> None:
+    conn.execute(f"DELETE FROM {S}.tax_mappings WHERE kind = %s AND omono_tax_code = %s", (kind, omono_code))

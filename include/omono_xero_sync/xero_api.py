@@ -346,7 +346,8 @@ class XeroClient:
 
 
 def client_for(conn: psycopg.Connection, conn_id: str = settings.XERO_CONN_ID) -> XeroClient:
-    """The client for the Airflow connection `conn_id` (xero_hook.XeroHook), its tokens kept in `conn`'s database."""
+    """The client for the Airflow connection `conn_id` (xero_hook.XeroHook) and the organisation chosen for it, its
+    tokens kept in `conn`'s database."""
     from include.omono_xero_sync.xero_hook import XeroHook
 
     return XeroHook(conn_id).get_conn(conn)
@@ -394,3 +395,9 @@ def from_model(model: Any) -> Any:
 
     data = serialize(model)
     return json.loads(json.dumps(data, default=str))
+
+
+def forget_tokens(conn: psycopg.Connection, conn_id: str = settings.XERO_CONN_ID) -> None:
+    """Drop the stored token set before a new connection replaces it: tokens sealed with another app's secret (a
+    standard connection switched to a custom one) cannot even be read. The caller commits."""
+    conn.execute(f"DELETE FROM {settings.STATE_SCHEMA}.oauth_tokens WHERE conn_id = %s", (conn_id,))

@@ -14,6 +14,7 @@ import psycopg
 from airflow.sdk import BaseHook
 
 from include.omono_xero_sync import settings
+from include.omono_xero_sync.state import get_setting
 from include.omono_xero_sync.xero_api import DEFAULT_SCOPES, TokenStore, XeroAuthError, XeroClient, XeroSettings
 
 
@@ -34,16 +35,22 @@ class XeroHook(BaseHook):
                 "relabeling": {"login": "Client id", "password": "Client secret"},
                 "placeholders": {"extra": '{"tenant_id": "…", "api_url": "https://api.xero.com/api.xro/2.0"}'}}
 
-    def settings(self) -> XeroSettings:
-        """The connection's values, checked; the secret never appears in a repr or a log."""
+    def settings(self, state_conn: psycopg.Connection | None = None) -> XeroSettings:
+        """The connection's values, checked; the secret never appears in a repr or a log. With the state database,
+        the organisation chosen on General options (setting `xero_tenant`, written when someone connects in the
+        Airflow UI) applies when the connection's extra names none: a tenant id in the extra wins (configuration as
+        code), and a custom connection is bound to its one organisation."""
         conn = self.get_connection(self.xero_conn_id)
         extra = conn.extra_dejson
         if not conn.login or not conn.password:
             raise XeroAuthError(f"The Airflow connection '{self.xero_conn_id}' needs the Xero app's client id (login) "
                                 "and client secret (password).")
         scopes = extra.get("scopes") or DEFAULT_SCOPES
+        tenant = str(extra.get("tenant_id", ""))
+        if not tenant and state_conn is not None and extra.get("grant") != "client_credentials":
+            tenant = (get_setting(state_conn, "xero_tenant") or {}).get("id", "")
         return XeroSettings(conn_id=self.xero_conn_id, client_id=conn.login, client_secret=conn.password,
-                            tenant_id=str(extra.get("tenant_id", "")),
+                            tenant_id=tenant,
                             api_url=str(extra.get("api_url", "https://api.xero.com/api.xro/2.0")).rstrip("/"),
                             identity_url=str(extra.get("identity_url", "https://identity.xero.com")).rstrip("/"),
                             grant=str(extra.get("grant", "authorization_code")),
@@ -52,5 +59,5 @@ class XeroHook(BaseHook):
 
     def get_conn(self, state_conn: psycopg.Connection | None = None) -> XeroClient:
         """The client for this organisation, its tokens kept in the integration's state database."""
-        xero = self.settings()
+        xero = self.settings(state_conn)
         return XeroClient(xero, TokenStore(state_conn, xero))
