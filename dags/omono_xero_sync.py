@@ -65,6 +65,7 @@ def omono_xero_sync() -> None:
     @task.short_circuit(retries=0)
     def due(**context) -> bool:
         from include.omono_xero_sync import pipeline
+        pipeline.check_params(context.get("params") or {})
         return pipeline.is_due(context["dag_run"].run_type)
 
     @task(pool=XERO_POOL)

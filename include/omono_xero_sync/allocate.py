@@ -27,8 +27,8 @@ from psycopg.types.json import Jsonb
 
 from include.omono_xero_sync import extract, matching, money, settings, state, sync_log, transform
 from include.omono_xero_sync.settings import STATE_SCHEMA as S
-from include.omono_xero_sync.sync_log import LogRow, RunContext
-from include.omono_xero_sync.xero_api import refusal_messages, to_model
+from include.omono_xero_sync.sync_log import Attempt, LogRow, RunContext
+from include.omono_xero_sync.xero_api import attempt_of_refusal, refusal_messages, to_model
 
 log = logging.getLogger(__name__)
 PAIRS = {"sales_credit_note": ("sales", "dispatch_invoice"), "purchase_credit_note": ("purchase", "delivery_invoice")}
@@ -229,28 +229,30 @@ class Allocator:
                                         target=credit_id)
         return Planned(p, amount, note, credit_id, invoice_id, body, key)
 
-    def _send(self, a: Planned) -> list[str]:
+    def _send(self, a: Planned) -> tuple[list[str], Attempt]:
         """The allocation call (safe in a thread: no database work); Xero's refusal comes back as its messages."""
         from xero_python.exceptions import HTTPStatusException
 
+        method = "create_credit_note_allocation"
         try:
-            answer = self.client.write("create_credit_note_allocation", a.credit_id, to_model("Allocations", a.body),
-                                       summarize_errors=False, idempotency_key=a.key).allocations[0]
+            reply, attempt = self.client.write_detailed(method, a.credit_id, to_model("Allocations", a.body),
+                                                        summarize_errors=False, idempotency_key=a.key)
         except HTTPStatusException as exc:
             if exc.status != 400:
                 raise
-            return refusal_messages(exc)
-        return [e.message for e in (answer.validation_errors or [])]
+            return refusal_messages(exc), attempt_of_refusal(method, (a.credit_id,), exc)
+        return [e.message for e in (reply.allocations[0].validation_errors or [])], attempt
 
-    def _record(self, a: Planned, errors: list[str]) -> None:
+    def _record(self, a: Planned, sent: tuple[list[str], Attempt]) -> None:
+        errors, attempt = sent
         if errors:
             self._settle(a.pair, "failed", a.amount, transform.explain(a.pair.credit["omono_number"], errors),
-                         action="failed", sent=a.body)
+                         action="failed", sent=a.body, attempt=attempt)
             return
         self.due[a.invoice_id] -= a.amount
         self.left[a.credit_id] -= a.amount
         self._settle(a.pair, "allocated", a.amount, [_allocated_text(a.pair, a.amount, a.note)], action="allocated",
-                     sent=a.body)
+                     sent=a.body, attempt=attempt)
 
     def _wait(self, p: Pair, statuses: set[str]) -> None:
         message = (f"Allocation of {p.credit['omono_number']} to {p.invoice['omono_number']} waits until both are "
@@ -259,12 +261,12 @@ class Allocator:
         self.conn.commit()
 
     def _settle(self, p: Pair, status: str, amount: Decimal, messages: list[str], *, action: str | None = None,
-                sent: dict | None = None) -> None:
+                sent: dict | None = None, attempt: Attempt | None = None) -> None:
         self._store(p, status, amount, messages)
         if action:
             sync_log.write(self.conn, self.ctx, [LogRow(p.entity, p.credit["omono_id"], p.credit["omono_number"],
                                                         action, str(p.credit["xero_id"]), messages,
-                                                        transform.jsonable(sent) if sent else None)])
+                                                        transform.jsonable(sent) if sent else None, None, attempt)])
         self.counts[status] = self.counts.get(status, 0) + 1
         self.conn.commit()          # each allocation is recorded as soon as Xero has made it
 

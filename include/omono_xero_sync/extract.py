@@ -23,6 +23,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from include.omono_xero_sync import entities, settings, state
+from include.omono_xero_sync.sync_log import RunContext
 
 log = logging.getLogger(__name__)
 S = settings.STATE_SCHEMA
@@ -48,10 +49,12 @@ def _row(r: dict) -> dict:
     return {k: _plain(v) for k, v in r.items() if k not in {"created_at", "updated_at"}}
 
 
-def changed_ids(omono: psycopg.Connection, floor: str | None, date_range: tuple[date, date] | None
-                ) -> dict[str, set[int]]:
-    """Ids per entity: everything on a first run (or a backfill range), else what the change log holds."""
+def changed_ids(omono: psycopg.Connection, floor: str | None, date_range: tuple[date, date] | None,
+                changed_at: dict[str, dict[int, Any]] | None = None) -> dict[str, set[int]]:
+    """Ids per entity: everything on a first run (or a backfill range), else what the change log holds (and, into
+    `changed_at`, when each record last changed: a skip older than that is cleared)."""
     wanted: dict[str, set[int]] = defaultdict(set)
+    times = changed_at if changed_at is not None else defaultdict(dict)
     if date_range is not None:
         start, end = date_range
         for name, (table, _lines, _key) in _DOC_TABLES.items():
@@ -66,18 +69,21 @@ def changed_ids(omono: psycopg.Connection, floor: str | None, date_range: tuple[
             wanted[name] = {r["id"] for r in omono.execute(f"SELECT id FROM omono.{table} WHERE true"
                                                            f"{_kind_filter(name)}")}
         return wanted
-    rows = omono.execute("SELECT DISTINCT entity, record_id FROM omono.change_log WHERE txid >= %s::xid8", (floor,))
-    credit_ids: set[int] = set()
+    rows = omono.execute("SELECT entity, record_id, max(changed_at) AS changed_at FROM omono.change_log WHERE "
+                         "txid >= %s::xid8 GROUP BY entity, record_id", (floor,))
+    credit: dict[int, Any] = {}
     for r in rows:
-        if r["entity"] == "company":
-            wanted["contact"].add(r["record_id"])
-        elif r["entity"] == "credit_note":
-            credit_ids.add(r["record_id"])
+        name = {"company": "contact"}.get(r["entity"], r["entity"])
+        if name == "credit_note":
+            credit[r["record_id"]] = r["changed_at"]
         else:
-            wanted[r["entity"]].add(r["record_id"])
+            wanted[name].add(r["record_id"])
+            times[name][r["record_id"]] = r["changed_at"]
+    credit_ids = set(credit)
     if credit_ids:
         for r in omono.execute("SELECT id, kind FROM omono.credit_notes WHERE id = ANY(%s)", (list(credit_ids),)):
             wanted[f"{r['kind']}_credit_note"].add(r["id"])
+            times[f"{r['kind']}_credit_note"][r["id"]] = credit[r["id"]]
             credit_ids.discard(r["id"])
         wanted[GONE_CREDIT_NOTES] = credit_ids       # deleted outright: which kind they were, the state knows
     return wanted
@@ -166,20 +172,25 @@ def _load(omono: psycopg.Connection, name: str, ids: list[int]) -> list[dict]:
     return load_contacts(omono, ids) if name == "contact" else load_documents(omono, name, ids)
 
 
-def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, run_id: str, *, dry_run: bool = False,
-            full: bool = False, date_range: tuple[date, date] | None = None) -> dict[str, int]:
+def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, ctx: RunContext, *, full: bool = False,
+            date_range: tuple[date, date] | None = None) -> dict[str, int]:
     """Stage this run's records in xero_sync.run_queue, CHUNK at a time (memory stays flat whatever the backlog);
     returns how many per entity."""
+    run_id, dry_run = ctx.run_id, ctx.dry_run
     counts: dict[str, int] = defaultdict(int)
     named_companies: set[int] = set()
+    changed_at: dict[str, dict[int, Any]] = defaultdict(dict)
     omono.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     with omono.transaction(), state_conn.transaction():
         read = omono.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS floor, "
                              "pg_snapshot_xmax(pg_current_snapshot())::text AS xmax").fetchone()
         new_floor = read["floor"]
         floor = None if full else state.get_cursor(state_conn)
-        wanted = changed_ids(omono, floor, date_range)
+        wanted = changed_ids(omono, floor, date_range, changed_at)
         _gone_credit_notes(state_conn, wanted)
+        if not dry_run:                     # a record changed in Omono since someone skipped it is sent again
+            for name, times in changed_at.items():
+                state.unskip_changed(state_conn, name, times, ctx)
         if floor is None and date_range is None:
             _written_but_gone(state_conn, wanted)
         for name, ids in state.ids_to_reread(state_conn, wanted.get("contact", set())).items():
@@ -190,7 +201,7 @@ def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, run_id: s
             ids = sorted(wanted.get(entity.name, ()))
             for i in range(0, len(ids), CHUNK):
                 chunk = ids[i:i + CHUNK]
-                recs = _load(omono, entity.name, chunk)
+                recs = _without_skipped(state_conn, entity.name, _load(omono, entity.name, chunk))
                 named_companies.update(r["company_id"] for r in recs if r.get("company_id"))
                 if date_range is None:
                     recs += _tombstones(state_conn, entity.name, chunk, recs)
@@ -200,6 +211,13 @@ def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, run_id: s
             state.set_cursor(state_conn, new_floor)
     log.info("Extracted %s", json.dumps(counts))
     return {e.name: counts[e.name] for e in entities.ALL}
+
+
+def _without_skipped(state_conn: psycopg.Connection, name: str, recs: list[dict]) -> list[dict]:
+    """A skipped record stays out of runs (a full re-read or a backfill too) until it changes or Retry is chosen."""
+    skipped = {i for i, st in state.records(state_conn, name, [r["id"] for r in recs]).items()
+               if st["status"] == "skipped"}
+    return [r for r in recs if r["id"] not in skipped] if skipped else recs
 
 
 def _companies_needed(state_conn: psycopg.Connection, named: set[int], date_range: tuple[date, date] | None

@@ -82,6 +82,18 @@ class BackfillRefused(Exception):
     """`airflow backfill create` is not how history is resent; the message says what is."""
 
 
+class BadParameters(ValueError):
+    """The trigger's parameters cannot be run as given; the message says what to change."""
+
+
+def check_params(params: dict) -> None:
+    """Before anything runs: a backfill range that runs backwards is refused (however the run was triggered)."""
+    start, end = params.get("date_from"), params.get("date_to")
+    if start and end and date.fromisoformat(str(start)) > date.fromisoformat(str(end)):
+        raise BadParameters(f"'Backfill from' ({start}) is after 'Backfill to' ({end}); nothing was run. Trigger "
+                            "again with the dates the right way round.")
+
+
 def is_due(run_type: str, now: datetime | None = None) -> bool:
     """Manual runs (Sync Now) always go; scheduled ones only at the user's chosen interval (off by default).
     Airflow backfill runs are refused: the sync does not depend on data intervals, so each would only repeat the
@@ -154,8 +166,7 @@ def extract_changes(ctx: RunContext) -> dict[str, int]:
         date_range = (date.fromisoformat(params.get("date_from") or "1900-01-01"),
                       date.fromisoformat(params.get("date_to") or "2999-12-31"))
     with db.connect() as conn, db.connect(settings.OMONO_CONN_ID) as omono:
-        return extract.extract(omono, conn, ctx.run_id, dry_run=ctx.dry_run, full=bool(params.get("full_resync")),
-                               date_range=date_range)
+        return extract.extract(omono, conn, ctx, full=bool(params.get("full_resync")), date_range=date_range)
 
 
 def check_records(ctx: RunContext) -> dict[str, int]:

@@ -30,8 +30,14 @@ import psycopg
 
 from include.omono_xero_sync import entities, extract, matching, money, settings, state, sync_log, transform
 from include.omono_xero_sync.entities import Entity
-from include.omono_xero_sync.sync_log import LogRow, RunContext
-from include.omono_xero_sync.xero_api import DailyLimitReached, WriteOutcomeUnknown, refusal_messages, to_model
+from include.omono_xero_sync.sync_log import Attempt, LogRow, RunContext
+from include.omono_xero_sync.xero_api import (
+    DailyLimitReached,
+    WriteOutcomeUnknown,
+    attempt_of_refusal,
+    refusal_messages,
+    to_model,
+)
 
 log = logging.getLogger(__name__)
 _STATUS_ORDER = {"DRAFT": 0, "SUBMITTED": 1, "AUTHORISED": 2}
@@ -102,9 +108,10 @@ class Pusher:
 
     # -- bookkeeping (applied set-based per batch by _flush) --------------------------------------------------
     def _outcome(self, omono_id: int, number: str | None, action: str, status: str, *, messages: list[str],
-                 sent: Any = None, answer: Any = None, xero_id: str | None = None, **state_fields: Any) -> None:
+                 sent: Any = None, answer: Any = None, xero_id: str | None = None, attempt: Attempt | None = None,
+                 **state_fields: Any) -> None:
         self.result.add(action)
-        self.rows.append(LogRow(self.entity.name, omono_id, number, action, xero_id, messages, sent, answer))
+        self.rows.append(LogRow(self.entity.name, omono_id, number, action, xero_id, messages, sent, answer, attempt))
         if xero_id is not None:
             state_fields.setdefault("xero_id", xero_id)
         if status == "synced" and self.snapshots.get(omono_id):
@@ -542,8 +549,8 @@ class Pusher:
         try:
             body = to_model(entity.collection, {entity.collection: prepared.elements})
             extra = {} if entity is entities.CONTACT else {"unitdp": 4}
-            return self.client.write(self.method, body, summarize_errors=False, idempotency_key=prepared.key,
-                                     **extra)
+            return self.client.write_detailed(self.method, body, summarize_errors=False,
+                                              idempotency_key=prepared.key, **extra)
         except Exception as exc:  # noqa: BLE001 - handed to _finish, which decides
             return exc
 
@@ -568,7 +575,8 @@ class Pusher:
         elif isinstance(result, Exception):
             raise result
         else:
-            self._record(batch, prepared.elements, getattr(result, _snake(self.entity.collection)) or [])
+            answer, attempt = result
+            self._record(batch, prepared.elements, getattr(answer, _snake(self.entity.collection)) or [], attempt)
 
     def _recover(self, batch: list[Plan], exc: WriteOutcomeUnknown) -> None:
         """After an unknown outcome: pause, look the records up again and send only what Xero does not hold, a few
@@ -616,9 +624,10 @@ class Pusher:
         messages = transform.explain(p.number, refusal_messages(exc))
         self._outcome(p.omono_id, p.number, "failed", "failed", messages=messages,
                       sent=transform.jsonable(p.payload), answer={"status": exc.status, "errors": messages},
+                      attempt=attempt_of_refusal(self.method, (), exc),
                       last_sent=transform.jsonable(p.payload), sending_key=None, sending_since=None)
 
-    def _record(self, batch: list[Plan], elements: list[dict], answers: list[Any]) -> None:
+    def _record(self, batch: list[Plan], elements: list[dict], answers: list[Any], attempt: Attempt) -> None:
         entity = self.entity
         for p, sent, got in zip(batch, elements, answers, strict=True):
             errors = [e.message for e in (got.validation_errors or [])]
@@ -630,7 +639,8 @@ class Pusher:
             summary = {"id": str(xero_id), "number": number, "status": status, "errors": errors}
             if failed:
                 self._outcome(p.omono_id, p.number, "failed", "failed", messages=transform.explain(p.number, errors),
-                              sent=sent, answer=summary, last_sent=sent, sending_key=None, sending_since=None)
+                              sent=sent, answer=summary, attempt=attempt, last_sent=sent, sending_key=None,
+                              sending_since=None)
                 continue
             self.written.append((str(xero_id), p.omono_id))
             fields = {"xero_id": str(xero_id), "content_hash": p.digest, "last_sent": sent, "xero_number": number,
@@ -639,10 +649,10 @@ class Pusher:
             if wrong:
                 summary["totals"] = wrong
                 self._outcome(p.omono_id, p.number, "failed", "failed", messages=[wrong], sent=sent, answer=summary,
-                              **fields)
+                              attempt=attempt, **fields)
             else:
                 self._outcome(p.omono_id, p.number, p.action, "synced", messages=self._allocation_note(p.rec),
-                              sent=sent, answer=summary, **fields)
+                              sent=sent, answer=summary, attempt=attempt, **fields)
 
     def _totals_differ(self, p: Plan, got: Any) -> str | None:
         """Xero's totals against Omono's document computed by Xero's rules; None when they agree."""

@@ -36,6 +36,17 @@ class LogRow:
     messages: list[str] = field(default_factory=list)
     sent: Any = None
     answer: Any = None
+    attempt: Attempt | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """How Xero answered one call, for the record page: the HTTP status, the endpoint and Xero's correlation id
+    (which Xero support asks for)."""
+
+    http_status: int | None
+    endpoint: str
+    correlation_id: str | None
 
 
 def write(conn: psycopg.Connection, ctx: RunContext, rows: list[LogRow]) -> None:
@@ -44,13 +55,14 @@ def write(conn: psycopg.Connection, ctx: RunContext, rows: list[LogRow]) -> None
         return
     conn.execute(
         f"INSERT INTO {S}.sync_log (dag_id, run_id, task_id, entity, omono_id, omono_number, action, xero_id, "
-        "messages, sent, answer, dry_run) SELECT %(dag)s, %(run)s, %(task)s, r->>'entity', (r->>'omono_id')::bigint, "
-        "r->>'omono_number', r->>'action', (r->>'xero_id')::uuid, r->'messages', NULLIF(r->'sent', 'null'), "
-        "NULLIF(r->'answer', 'null'), %(dry)s FROM jsonb_array_elements(%(rows)s) AS r",
+        "messages, sent, answer, dry_run, http_status, endpoint, correlation_id) SELECT %(dag)s, %(run)s, %(task)s, "
+        "r->>'entity', (r->>'omono_id')::bigint, r->>'omono_number', r->>'action', (r->>'xero_id')::uuid, "
+        "r->'messages', NULLIF(r->'sent', 'null'), NULLIF(r->'answer', 'null'), %(dry)s, (r->>'http_status')::int, "
+        "r->>'endpoint', r->>'correlation_id' FROM jsonb_array_elements(%(rows)s) AS r",
         {"dag": ctx.dag_id, "run": ctx.run_id, "task": ctx.task_id, "dry": ctx.dry_run,
          "rows": Jsonb([{"entity": r.entity, "omono_id": r.omono_id, "omono_number": r.omono_number,
                          "action": r.action, "xero_id": r.xero_id, "messages": r.messages, "sent": r.sent,
-                         "answer": r.answer} for r in rows])})
+                         "answer": r.answer, **(r.attempt.__dict__ if r.attempt else {})} for r in rows])})
 
 
 def counts(conn: psycopg.Connection, dag_id: str, run_id: str) -> dict[str, dict[str, int]]:

@@ -30,6 +30,7 @@ import httpx
 import psycopg
 
 from include.omono_xero_sync import settings
+from include.omono_xero_sync.sync_log import Attempt
 
 log = logging.getLogger(__name__)
 REFRESH_MARGIN_SECONDS = 300
@@ -270,6 +271,12 @@ class XeroClient:
         """A POST or PUT, sent once: whether to send it again is the caller's decision (push looks first)."""
         return self._call(method, args, kwargs, write=True)
 
+    def write_detailed(self, method: str, *args: Any, **kwargs: Any) -> tuple[Any, Attempt]:
+        """`write`, with how Xero answered it (status, endpoint, correlation id) for the sync log."""
+        holder: dict[str, Any] = {}
+        data = self._call(method, args, kwargs, write=True, answered=holder)
+        return data, attempt_of(method, args, kwargs, holder.get("status"), holder.get("headers"))
+
     def _check_budget(self) -> None:
         """Reads and writes share the day's budget: below the floor nothing more is spent today, so look-ups can
         never eat the budget that the writes they prepare would need."""
@@ -278,7 +285,7 @@ class XeroClient:
             raise DailyLimitReached(f"Only {self.pacer.day_remaining} of today's Xero API calls are left; "
                                     "stopping cleanly. The rest waits for tomorrow's budget.")
 
-    def _call(self, method: str, args: tuple, kwargs: dict, *, write: bool) -> Any:
+    def _call(self, method: str, args: tuple, kwargs: dict, *, write: bool, answered: dict | None = None) -> Any:
         import urllib3
         from xero_python.exceptions import HTTPStatusException
 
@@ -292,9 +299,11 @@ class XeroClient:
                 self.calls += 1
             try:
                 with self._slots:
-                    data, _status, headers = fn(self.xero.tenant_id, *args, _return_http_data_only=False,
-                                                _request_timeout=settings.REQUEST_TIMEOUT, **kwargs)
+                    data, status, headers = fn(self.xero.tenant_id, *args, _return_http_data_only=False,
+                                               _request_timeout=settings.REQUEST_TIMEOUT, **kwargs)
                 self.pacer.after_call(headers)
+                if answered is not None:
+                    answered.update(status=status, headers=headers)
                 return data
             except HTTPStatusException as exc:
                 self.pacer.after_call(exc.headers)
@@ -351,6 +360,25 @@ def client_for(conn: psycopg.Connection, conn_id: str = settings.XERO_CONN_ID) -
     from include.omono_xero_sync.xero_hook import XeroHook
 
     return XeroHook(conn_id).get_conn(conn)
+
+
+_ENDPOINTS = {"update_or_create_contacts": "POST /Contacts?summarizeErrors=false",
+              "update_or_create_invoices": "POST /Invoices?summarizeErrors=false&unitdp=4",
+              "update_or_create_credit_notes": "POST /CreditNotes?summarizeErrors=false&unitdp=4",
+              "create_credit_note_allocation": "PUT /CreditNotes/{}/Allocations?summarizeErrors=false",
+              "create_account": "PUT /Accounts"}
+
+
+def attempt_of(method: str, args: tuple, kwargs: dict, status: int | None, headers: Any) -> Attempt:
+    """A call as the sync log shows it; an HTTP error (`HTTPStatusException`) carries its own status and headers."""
+    endpoint = _ENDPOINTS.get(method, method).format(*(a for a in args if isinstance(a, str)))
+    method_name, _, path = endpoint.partition(" ")
+    correlation = (headers or {}).get("Xero-Correlation-Id") if headers is not None else None
+    return Attempt(status, f"{method_name} /api.xro/2.0{path}", correlation)
+
+
+def attempt_of_refusal(method: str, args: tuple, exc: Any) -> Attempt:
+    return attempt_of(method, args, {}, getattr(exc, "status", None), getattr(exc, "headers", None))
 
 
 def refusal_messages(exc: Any) -> list[str]:

@@ -80,3 +80,11 @@ def test_an_airflow_backfill_run_is_refused_with_the_way_to_resend_history() -> 
 
     with pytest.raises(pipeline.BackfillRefused, match="Backfill from"):
         pipeline.is_due("backfill")
+
+
+def test_a_backfill_range_running_backwards_is_refused_before_anything_runs() -> None:
+    from include.omono_xero_sync import pipeline
+
+    pipeline.check_params({"date_from": "2026-09-01", "date_to": "2026-09-30"})
+    with pytest.raises(pipeline.BadParameters, match="after 'Backfill to'"):
+        pipeline.check_params({"date_from": "2026-10-01", "date_to": "2026-09-30"})

@@ -139,9 +139,9 @@ class FakeAllocatingClient:
         self.xero = NS(tenant_id="t")
         self.sent: list[tuple[str, Decimal]] = []
 
-    def write(self, method: str, credit_id: str, body: Any, **_: Any) -> NS:
+    def write_detailed(self, method: str, credit_id: str, body: Any, **_: Any) -> tuple[NS, None]:
         self.sent.append((credit_id, Decimal(str(body.allocations[0].amount))))
-        return NS(allocations=[NS(validation_errors=[])])
+        return NS(allocations=[NS(validation_errors=[])]), None
 
 
 def _pair(credit: str, invoice: str, status: str = "waiting", tried: Decimal | None = None) -> allocate.Pair:
