@@ -156,7 +156,14 @@ class Allocator:
     def run(self, pairs: list[Pair]) -> None:
         """Read both sides, then allocate in waves of up to Xero's 5 concurrent calls, no two in a wave touching the
         same invoice or credit note (so the amounts each wave computes stay true)."""
-        ready = [p for p in pairs if p.invoice and p.invoice.get("xero_id")]
+        cancelled = [p for p in pairs if p.invoice and _cancelled(p.invoice)]
+        for p in cancelled:
+            if p.status != "failed":
+                self._settle(p, "failed", Decimal(0), [
+                    f"{p.credit['omono_number']} is linked to {p.invoice['omono_number']}, which is cancelled, so its "
+                    "credit cannot be allocated there. Link it to another invoice in Omono, or Skip it to leave the "
+                    "credit on the contact's account in Xero."], action="failed")
+        ready = [p for p in pairs if p.invoice and p.invoice.get("xero_id") and p not in cancelled]
         invoices = _read_invoices(self.client, [str(p.invoice["xero_id"]) for p in ready])
         notes = _read_credit_notes(self.client, [str(p.credit["xero_id"]) for p in ready])
         self.due = {i: Decimal(str(d.amount_due or 0)) for i, d in invoices.items()}
@@ -275,6 +282,12 @@ class Allocator:
                           "updated_at = now() WHERE entity = %s AND omono_id = %s AND invoice_omono_id = %s",
                           (status, amount, Jsonb(messages), self.ctx.run_id, p.entity, p.credit["omono_id"],
                            p.invoice["omono_id"]))
+
+
+def _cancelled(invoice: dict) -> bool:
+    """The invoice was voided or deleted in Xero, or cancelled in Omono before it ever reached Xero."""
+    return invoice.get("xero_status") in {"VOIDED", "DELETED"} or (
+        invoice.get("status") == "synced" and not invoice.get("xero_id"))
 
 
 def _allocated_text(p: Pair, amount: Decimal, note: Any) -> str:

@@ -7,6 +7,7 @@ happen inside the functions so that DAG files stay fast to parse."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -16,6 +17,21 @@ from include.omono_xero_sync import entities, money, transform
 from include.omono_xero_sync.entities import Entity
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def _quiet_great_expectations() -> None:
+    """Great Expectations tells its own bookkeeping at INFO ("Skipping registering function …", hundreds of lines a
+    task, some of its loggers set to INFO themselves); only its warnings belong in a task's log, where the counts a
+    person looks for must stay visible."""
+    names = {"great_expectations", "great_expectations._docs_decorators",   # set before its import, which logs
+             *(n for n in logging.root.manager.loggerDict if n.startswith("great_expectations"))}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+_quiet_great_expectations()      # before anything imports it: its import already logs
+
+
 PLURAL = {"sales": "sales", "purchase": "purchases"}
 
 
@@ -36,8 +52,10 @@ class CheckContext:
 
 
 def _suite(name: str, expectations: list[Any]) -> Any:
+    _quiet_great_expectations()
     import great_expectations as gx
 
+    _quiet_great_expectations()
     return gx.ExpectationSuite(name=name, expectations=expectations)
 
 
@@ -50,6 +68,7 @@ def _validate(rows: list[dict], suite: Any, key_columns: list[str]) -> dict[int,
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
+    _quiet_great_expectations()
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = (context.data_sources.add_pandas("omono").add_dataframe_asset(suite.name)
              .add_batch_definition_whole_dataframe("run")
@@ -118,6 +137,8 @@ def check_documents(entity: Entity, records: list[dict], ctx: CheckContext) -> d
                          r["number"], r["company_name"], ctx.contact_problems.get(r["company_id"], "")),
                      "line_count": len(r["lines"]),
                      "total": float(total), "total_text": money.text(total, currency),
+                     "rate_ok": r.get("exchange_rate") is None or float(r["exchange_rate"]) > 0,
+                     "exchange_rate": r.get("exchange_rate"),
                      "issue_date": pd.Timestamp(r["issue_date"]),
                      "due_date": pd.Timestamp(r["due_date"]) if r.get("due_date") else None,
                      "cancelled": r.get("status") == "cancelled"})
@@ -135,6 +156,9 @@ def check_documents(entity: Entity, records: list[dict], ctx: CheckContext) -> d
         gxe.ExpectColumnValuesToBeBetween(column="total", min_value=0, meta={
             "message": "{number} comes to {total_text} in all; Xero accepts negative lines (a discount) but not a "
                        "negative document. Use a credit note instead."}),
+        gxe.ExpectColumnValuesToBeInSet(column="rate_ok", value_set=[True], meta={
+            "message": "{number} has the exchange rate {exchange_rate}; a rate must be more than zero. Correct it in "
+                       "Omono (or leave it empty for Xero's day rate)."}),
         gxe.ExpectColumnValuesToBeBetween(column="issue_date", min_value=earliest, max_value=latest, meta={
             "message": "{number} is dated {issue_date}, which looks wrong. Correct the date in Omono."}),
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
@@ -160,6 +184,9 @@ def check_documents(entity: Entity, records: list[dict], ctx: CheckContext) -> d
                        "which is not active in Xero. Fix the mapping."}),
         gxe.ExpectColumnValuesToBeBetween(column="quantity", min_value=0, strict_min=True, meta={
             "message": "{number} line {line_no} has quantity {quantity}; it must be more than zero."}),
+        gxe.ExpectColumnValuesToBeInSet(column="tax_code_known", value_set=[True], meta={
+            "message": "{number} line {line_no}: tax rate '{tax_code}' is not in Omono's tax rates, so what Xero "
+                       "would charge cannot be checked. Add it to Omono's tax rates (or correct the line)."}),
         gxe.ExpectColumnValuesToBeInSet(column="tax_rate_agrees", value_set=[True], meta={
             "message": "{number} line {line_no}: Omono's tax rate '{tax_code}' is {omono_rate}%, but the Xero tax "
                        "rate it is mapped to ('{tax_type}') is {xero_rate}%, so Xero would compute other totals. Map "
@@ -176,7 +203,7 @@ def check_documents(entity: Entity, records: list[dict], ctx: CheckContext) -> d
                            "Financial settings) or date the document later in Omono; it goes on the next run."}))
     doc_suite = _suite(f"{entity.name}_documents", doc_expectations)
     found = _validate(active, doc_suite, ["row_key", "number", "company", "contact_problem", "currency_code",
-                                          "total_text", "issue_date", "due_date"])
+                                          "total_text", "issue_date", "due_date", "exchange_rate"])
     active_keys = {d["row_key"] for d in active}
     for key, messages in _validate([li for li in lines if li["row_key"] in active_keys], line_suite,
                                    ["row_key", "number", "line_no", "analysis_code", "account_code", "tax_code",
@@ -197,6 +224,7 @@ def _line_row(doc: dict, li: dict, kind: str | None, ctx: CheckContext) -> dict:
             "tax_usable": tax_type is None or tax_type in ctx.active_tax_types,
             "omono_rate": omono_rate, "xero_rate": xero_rate,
             "tax_rate_agrees": xero_rate is None or omono_rate is None or xero_rate == omono_rate,
+            "tax_code_known": not li.get("tax_code") or omono_rate is not None,
             "quantity": float(li["quantity"]), "discount": float(li.get("discount_percent") or 0)}
 
 

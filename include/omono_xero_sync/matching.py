@@ -28,8 +28,11 @@ PAGE_SIZE = 1_000           # the largest page Xero serves (pageSize max 1000, n
 
 
 def name_key(name: str | None) -> str:
-    """How a person compares two names: NFC, case-folded, inner spaces collapsed, outer spaces dropped."""
-    return " ".join(unicodedata.normalize("NFC", name or "").casefold().split())
+    """How a person compares two names: Unicode compatibility forms folded (NFKC: full-width ＡＣＭＥ is ACME),
+    case-folded (ß is ss; a capital dotted İ is an i), inner spaces collapsed, outer spaces dropped."""
+    folded = unicodedata.normalize("NFKC", name or "").casefold()
+    folded = unicodedata.normalize("NFC", folded.replace("i\u0307", "i"))
+    return " ".join(folded.split())
 
 
 def enum(value: Any) -> Any:
@@ -38,15 +41,28 @@ def enum(value: Any) -> Any:
 
 def chunks_within(values: list[str], encoded: Callable[[list[str]], str], budget: int = URL_BUDGET,
                   most: int = MAX_PER_LOOKUP) -> Iterator[list[str]]:
-    """Greedy chunks of `values` whose encoded query stays within `budget` characters (and `most` values)."""
+    """Greedy chunks of `values` whose encoded query stays within `budget` characters (and `most` values). A value
+    too long to be asked for on its own is left out (`too_long` says which): Xero would answer 404 to the whole."""
     chunk: list[str] = []
     for value in values:
+        if too_long(value, encoded, budget):
+            continue
         if chunk and (len(chunk) >= most or len(encoded([*chunk, value])) > budget):
             yield chunk
             chunk = []
         chunk.append(value)
     if chunk:
         yield chunk
+
+
+def too_long(value: str, encoded: Callable[[list[str]], str], budget: int = URL_BUDGET) -> bool:
+    return len(encoded([value])) > budget
+
+
+def number_too_long(entity: Entity, number: str) -> bool:
+    """A document number Xero could not be asked about (its URL would pass Xero's limit)."""
+    field = "CreditNoteNumber" if entity.is_credit_note else "InvoiceNumber"
+    return too_long(number, lambda c: quote_plus(any_equal(field, c)))
 
 
 def where_string(value: str) -> str:

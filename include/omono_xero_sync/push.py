@@ -263,20 +263,89 @@ class Pusher:
                         "", "cancel", None, {**rec, "_contact_id": str(contact) if contact else None}, st)
         target, action = ("DELETED", "deleted") if xero_status in {"DRAFT", "SUBMITTED"} else ("VOIDED", "voided")
         payload = transform.status_change(self.entity, xero_id, target)
-        return Plan(rec["id"], number, payload, transform.content_hash(payload), action, xero_id, rec, st)
+        digest = transform.content_hash(payload)
+        if st and st["status"] == "failed" and st["last_sent"] is not None and \
+                transform.content_hash(st["last_sent"]) == digest:
+            self.result.add("still failing")      # Xero refused this very cancellation: not asked again
+            self.queue.append((rec["id"], "done", list(st["last_messages"])))
+            return None
+        return Plan(rec["id"], number, payload, digest, action, xero_id, rec, st)
 
     # -- look-ups -------------------------------------------------------------------------------------------
     def resolve_unknown(self, plans: list[Plan]) -> list[Plan]:
-        """Give every plan without a Xero id the one Xero already has, or hold it with the reason."""
+        """Give every plan without a Xero id the one Xero already has, or hold it with the reason; check what a
+        known one would overwrite (a renamed company, a document a person entered, a draft approved since)."""
+        plans = self._check_renames(plans) if self.entity is entities.CONTACT else self._check_known(plans)
         fresh = [p for p in plans if p.xero_id is None]
-        if not fresh:
-            return plans
-        if self.entity is entities.CONTACT:
-            kept = self._match_contacts(plans, fresh)
-        else:
-            kept = self._match_documents(plans, fresh)
+        if fresh:
+            plans = self._match_contacts(plans, fresh) if self.entity is entities.CONTACT else \
+                self._match_documents(plans, fresh)
         self._flush()
+        return plans
+
+    def _check_renames(self, plans: list[Plan]) -> list[Plan]:
+        """A company renamed in Omono must not take a name another Xero contact has (the same once case, spaces and
+        Unicode form are ignored): two contacts that look alike would follow."""
+        renamed = [p for p in plans if p.xero_id and "Name" in p.payload and matching.name_key(p.payload["Name"])
+                   != matching.name_key(((p.st or {}).get("last_sent") or {}).get("Name"))]
+        if not renamed:
+            return plans
+        if self.directory is None:
+            self.directory = matching.ContactDirectory.read(self.client)
+        kept = []
+        for p in plans:
+            others = [c for c in self.directory.named(p.payload.get("Name", "")) if c.contact_id != p.xero_id] \
+                if p in renamed else []
+            if others:
+                self._hold(p, _same_name_message(p, f"another Xero contact ('{transform.shorten(others[0].name)}')"))
+            else:
+                kept.append(p)
         return kept
+
+    def _check_known(self, plans: list[Plan]) -> list[Plan]:
+        """Documents already in Xero that are about to be changed, read there first when it matters: one a person
+        entered (linked) is never overwritten, and one the bookkeeper may have approved since it was sent as a
+        draft is sent with its status now (an edit must not un-approve it, or be refused for trying)."""
+        known = [p for p in plans if p.xero_id]
+        ours = state.ours(self.conn, [p.xero_id for p in known])
+        check = [p for p in known if p.xero_id not in ours
+                 or (p.st or {}).get("xero_status") in {"DRAFT", "SUBMITTED"}]
+        if not check:
+            return plans
+        docs = {self._doc_id(d): d for d in matching.documents_by_id(self.client, self.entity,
+                                                                     sorted({p.xero_id for p in check}))}
+        kept = []
+        for p in plans:
+            doc = docs.get(p.xero_id) if p in check else None
+            if doc is None or self._known_as_it_is(p, doc, mine=p.xero_id in ours):
+                kept.append(p)
+        return kept
+
+    def _known_as_it_is(self, p: Plan, doc: Any, *, mine: bool) -> bool:
+        """True when the plan goes ahead (its status brought up to Xero's); else its outcome is recorded here."""
+        status = _status(doc)
+        if not mine:
+            if p.action not in {"deleted", "voided"} and transform.same_document(p.payload, doc):
+                self._link(p, doc)
+            else:
+                self._hold(p, _entered_message(p, self.entity, p.action))
+            return False
+        if p.action in {"deleted", "voided"}:        # cancelled: deleted while a draft, voided once approved
+            if status in GONE:
+                self._outcome(p.omono_id, p.number, "unchanged", "synced", xero_id=p.xero_id, messages=[
+                    f"Cancelled in Omono and already {status.lower()} in Xero."], xero_status=status)
+                return False
+            target, p.action = ("DELETED", "deleted") if status in {"DRAFT", "SUBMITTED"} else ("VOIDED", "voided")
+            p.payload = transform.status_change(self.entity, p.xero_id, target)
+            p.digest = transform.content_hash(p.payload)
+            return True
+        if status in GONE:
+            self._hold(p, _gone_message(p, self.entity, doc))
+            return False
+        if _rank(status) > _rank(p.payload.get("Status")) and status in _STATUS_ORDER:
+            p.payload = {**p.payload, "Status": status}
+            p.digest = transform.content_hash(p.payload)
+        return True
 
     def _match_contacts(self, plans: list[Plan], fresh: list[Plan]) -> list[Plan]:
         if self.directory is None:                    # read once per task, however many chunks follow
@@ -333,6 +402,18 @@ class Pusher:
         return None, None
 
     def _match_documents(self, plans: list[Plan], fresh: list[Plan]) -> list[Plan]:
+        unaskable = {p.omono_id for p in fresh if any(matching.number_too_long(self.entity, n)
+                                                      for n in (_xero_number(self.entity, p), p.number) if n)}
+        for p in fresh:
+            if p.omono_id in unaskable:
+                self._hold(p, f"{transform.shorten(p.number)}: its number is too long for Xero to be asked whether it "
+                              "already holds it (the address would pass Xero's limit), so nothing was sent. Shorten "
+                              "the number in Omono (Xero takes up to 255 characters), then choose Retry.")
+        plans = [p for p in plans if p.omono_id not in unaskable]
+        fresh = [p for p in fresh if p.omono_id not in unaskable]
+        twins = self._same_number_in_this_batch(fresh)
+        plans = [p for p in plans if p.omono_id not in twins]
+        fresh = [p for p in fresh if p.omono_id not in twins]
         numbers = sorted({n for p in fresh for n in (_xero_number(self.entity, p), p.number) if n})
         if self.finder is None:        # the numbers this task may look up: a bill has its supplier's and Omono's
             per_record = 2 if self.entity.xero_type == "ACCPAY" else 1
@@ -361,6 +442,24 @@ class Pusher:
             if plan:
                 kept.append(plan)
         return kept
+
+    def _same_number_in_this_batch(self, fresh: list[Plan]) -> set[int]:
+        """Two new records of the same contact with the same number (a bill's supplier number keyed twice): the
+        first goes, the others are held as they would be once it is in Xero; ids of the held ones."""
+        first: dict[tuple[str, str], Plan] = {}
+        held: set[int] = set()
+        for p in sorted(fresh, key=lambda p: p.omono_id):
+            number = (_xero_number(self.entity, p) or "").casefold()
+            key = ((p.payload.get("Contact") or {}).get("ContactID", ""), number)
+            if p.action == "cancel" or not number:
+                continue
+            if key in first:
+                self._hold(p, _sibling_message(p, self.entity, None, ("", first[key].omono_id),
+                                               number=_xero_number(self.entity, p), other=first[key].number))
+                held.add(p.omono_id)
+            else:
+                first[key] = p
+        return held
 
     def _decide(self, p: Plan, hits: list[Any], owners: dict[str, tuple[str, int] | None]) -> Plan | None:
         """What to do with a new document, given the documents Xero holds with its number (or written for it).
@@ -687,12 +786,14 @@ def _gone_message(p: Plan, entity: Entity, doc: Any) -> str:
             f"{entity.noun.lower()} is then created); or Skip it.")
 
 
-def _sibling_message(p: Plan, entity: Entity, doc: Any, owner: tuple[str, int] | None) -> str:
-    number = getattr(doc, _snake(entity.number_key))
-    return (f"{p.number} carries the number {number}, and so does another Omono {entity.noun.lower()} already in Xero "
-            f"for the same contact (Omono id {owner[1] if owner else '?'}). Nothing was sent, so that one is not "
-            "overwritten. If both are the same document, cancel one in Omono; if the number was really used twice, "
-            "make it distinct in Omono (e.g. add a suffix), then choose Retry.")
+def _sibling_message(p: Plan, entity: Entity, doc: Any, owner: tuple[str, int] | None, *, number: str | None = None,
+                     other: str | None = None) -> str:
+    number = number or getattr(doc, _snake(entity.number_key))
+    who = other or f"Omono id {owner[1] if owner else '?'}"
+    return (f"{p.number} carries the number {number} in Xero, and so does another Omono {entity.noun.lower()} for the "
+            f"same contact ({who}). Nothing was sent, so that one is not overwritten or doubled. If both are the same "
+            "document, cancel one in Omono; if the number was really used twice, make it distinct in Omono (e.g. add "
+            "a suffix), then choose Retry.")
 
 
 def _locked_differs_message(p: Plan, doc: Any) -> str:
@@ -701,6 +802,13 @@ def _locked_differs_message(p: Plan, doc: Any) -> str:
     return (f"Xero has locked {p.number} (a payment or credit note is allocated to it), and what it holds differs "
             f"from Omono's document: Omono {expected.describe(currency)}, Xero {actual.describe(currency)}. Make the "
             "same change in Xero (or remove the payment there), then choose Retry; or Skip it.")
+
+
+def _entered_message(p: Plan, entity: Entity, action: str) -> str:
+    what = "cancelled" if action in {"deleted", "voided"} else "changed"
+    return (f"{p.number} was {what} in Omono, but its copy in Xero was entered there (it was linked, not created by "
+            f"this integration), so it is not {what} from here. Make the same change to the {entity.noun.lower()} in "
+            "Xero, then choose Retry (it is linked again when it agrees with Omono); or Skip it.")
 
 
 def _typed_message(p: Plan, entity: Entity, doc: Any) -> str:

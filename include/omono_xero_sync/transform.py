@@ -192,6 +192,9 @@ _HINTS = (
     ("is not subscribed to currency",
      "{number}: the currency is not enabled in the Xero organisation. Add it in Xero (Settings > Currencies), then "
      "choose Retry."),
+    ("cannot be edited as it is currently dated",
+     "{number} is dated, in Xero, in a period Xero has locked since, so Xero keeps it as it is. Move the lock date in "
+     "Xero to let the change through, then choose Retry; or Skip it."),
     ("lock date",
      "{number} is dated in a period Xero has locked. Move the lock date in Xero (Settings > Advanced > Financial "
      "settings) or date the document later in Omono, then choose Retry."),

@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from omono_xero_sync_ui import connect_pages, log_pages, setup_pages
+from omono_xero_sync_ui import connect_pages, log_pages, recon_pages, setup_pages
 from omono_xero_sync_ui.security import login_redirect_wanted, login_url
 from omono_xero_sync_ui.web import HERE, message
 
@@ -55,7 +55,7 @@ async def validation_error(request: Request, exc: RequestValidationError) -> Res
 
 app = FastAPI(title="omono-xero-sync", docs_url=None, redoc_url=None, openapi_url=None,
               exception_handlers={HTTPException: http_error, RequestValidationError: validation_error})
-for module in (log_pages, setup_pages, connect_pages):
+for module in (log_pages, setup_pages, connect_pages, recon_pages):
     app.include_router(module.router)
 app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 

@@ -46,11 +46,12 @@ def _log_page(request: Request, session: Session, conn: Any, omono: Any, f: quer
         f" · task {f.task_id}" if f.task_id else "")
     data = queries.log_page(conn, omono, f, red_first=f.run_id is not None)
     earlier = queries.earlier_unresolved(conn, omono, f.run_id) if f.run_id else None
+    reconciled = queries.reconciliation_of_run(conn, f.dag_id, f.run_id) if f.run_id else None
     red = sum(n for c in data["counts"].values() for a, n in c.items() if a in queries.ATTENTION)
     actions = [a for a in queries.ACTIONS if a in queries.ATTENTION or any(a in c for c in data["counts"].values())]
     return page(request, "run_log.html", session, title=title, f=f, entities=entities.ALL, actions=actions,
                 all_actions=queries.ACTIONS, red=red,
-                history=queries.history(conn, f.dag_id), earlier=earlier,
+                history=queries.history(conn, f.dag_id), earlier=earlier, reconciled=reconciled,
                 done=done_text(request), **data)
 
 
@@ -88,12 +89,6 @@ CSV_HEADER = ("time (UTC)", "run", "task", "record", "number", "company", "docum
               "action", "Xero id", "messages")
 
 
-def _cell(value: Any) -> str:
-    """A spreadsheet must not run a formula someone typed into Omono (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @router.get("/ui/log.csv", dependencies=[Depends(can_read)])
 def log_csv(request: Request, conn: StateDb, omono: OmonoDb) -> Response:
     f = read_filters(request.query_params, dag_id=DAG_ID)
@@ -102,7 +97,7 @@ def log_csv(request: Request, conn: StateDb, omono: OmonoDb) -> Response:
     writer.writerow(CSV_HEADER)
     for r in queries.all_rows(conn, omono, f):
         o = r["omono"]
-        writer.writerow([_cell(v) for v in (
+        writer.writerow([queries.csv_cell(v) for v in (
             f"{r['created_at']:%Y-%m-%d %H:%M:%S}", r["run_id"], r["task_id"], r["label"], r["omono_number"],
             o.get("company"), o.get("date"), o.get("currency"), o.get("total"), r["action"], r["xero_id"],
             " ".join(r["messages"]))])

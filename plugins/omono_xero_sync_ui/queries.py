@@ -312,3 +312,28 @@ def connection_info(conn: psycopg.Connection) -> dict[str, Any]:
             "connected_at": token["updated_at"] if token else None,
             "last_disconnect": state.get_setting(conn, "last_disconnect"),
             "last_reset": state.get_setting(conn, "last_reset")}
+
+
+def csv_cell(value: Any) -> str:
+    """A spreadsheet must not run a formula someone typed into Omono (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def reconciliation(conn: psycopg.Connection, rid: int | None) -> dict[str, Any] | None:
+    """A reconciliation (the latest when `rid` is None): its range and cost, per entity and currency both sides'
+    count and total, and every difference."""
+    head = conn.execute(f"SELECT * FROM {S}.reconciliations WHERE id = coalesce(%s, (SELECT max(id) FROM "
+                        f"{S}.reconciliations))", (rid,)).fetchone()
+    if head is None:
+        return None
+    totals = conn.execute(f"SELECT * FROM {S}.reconciliation_totals WHERE reconciliation_id = %s ORDER BY entity, "
+                          "currency", (head["id"],)).fetchall()
+    differences = conn.execute(f"SELECT * FROM {S}.reconciliation_differences WHERE reconciliation_id = %s ORDER BY "
+                               "kind, entity, omono_number", (head["id"],)).fetchall()
+    return {**head, "totals": totals, "differences": differences}
+
+
+def reconciliation_of_run(conn: psycopg.Connection, dag_id: str, run_id: str) -> dict | None:
+    return conn.execute(f"SELECT id, summary FROM {S}.reconciliations WHERE dag_id = %s AND run_id = %s ORDER BY id "
+                        "DESC LIMIT 1", (dag_id, run_id)).fetchone()

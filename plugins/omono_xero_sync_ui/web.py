@@ -29,6 +29,8 @@ DONE = {
     "retried": "Retry chosen: {n} record(s) will be sent again on the next run.",
     "skipped": "Skipped: {n} record(s) will not be sent again until they change in Omono or someone chooses Retry.",
     "checks_read": "Xero's settings were read again.",
+    "reconciled": "Reconciled: the result is below, and every difference is red in the sync log until the next "
+                  "reconciliation.",
 }
 # What went wrong, by key (`?problem=<key>`), for actions that redirect back.
 PROBLEMS = {

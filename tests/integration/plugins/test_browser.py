@@ -339,6 +339,24 @@ def test_connecting_from_general_options_runs_xeros_consent_and_asks_which_organ
     page.screenshot(path=str(SHOTS / "readiness.png"))
 
 
+def test_the_bookkeeper_reconciles_xero_with_omono_and_follows_a_difference(page, ui: str, synced: dict) -> None:
+    admin = httpx.Client(base_url=f"{synced['emulator']}/_emulator")
+    invoice = next(i for i in admin.get(f"/tenants/{UK_TENANT}/invoices").json()["invoices"]
+                   if i["Type"] == "ACCREC" and i["Status"] == "AUTHORISED" and not i.get("AmountCredited"))
+    admin.post(f"/tenants/{UK_TENANT}/invoices/{invoice['InvoiceID']}/void").raise_for_status()  # by hand, in Xero
+    frame = _plugin(page, ui, "plugin/xero-sync")
+    frame.locator("header").get_by_role("link", name="Reconciliation").click()
+    frame.get_by_label("from").fill("2026-01-01")
+    frame.get_by_label("to").fill("2026-12-31")
+    frame.get_by_role("button", name="Reconcile now").click()
+    frame.get_by_text("Reconciled: the result is below").wait_for()
+    row = frame.locator("#differences tr", has_text=invoice["InvoiceNumber"])
+    assert "missing" in row.inner_text() and "voided in Xero" in row.inner_text()
+    page.screenshot(path=str(SHOTS / "reconciliation.png"))
+    row.get_by_role("link", name="record").click()
+    frame.get_by_text(invoice["InvoiceNumber"]).first.wait_for()
+
+
 def test_the_next_run_uses_the_fixed_mapping(synced: dict, sync_dag) -> None:
     run_sync(sync_dag)
     invoices = httpx.get(f"{synced['emulator']}/_emulator/tenants/{UK_TENANT}/invoices").json()["invoices"]

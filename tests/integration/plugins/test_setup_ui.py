@@ -37,6 +37,7 @@ def test_mappings_list_every_code_omono_lines_use_even_one_missing_from_omonos_c
         client, synced: dict, as_admin: dict) -> None:
     page = client.get(f"{P}/ui/mappings", headers=as_admin).text
     assert "PA-UNKNOWN" in page and "used on documents, not in Omono's code list" in page
+    assert "when it next changes in Omono" in page              # what a changed mapping does to synced documents
     assert '<tr class="unmapped">' in page and "SA-SAMPLES" in page and "220 Sales - Wholesale" in page
     assert client.post(f"{P}/ui/mappings", data={"purchase:PA-UNKNOWN": "310"}, headers=as_admin,
                        follow_redirects=False).status_code == 303

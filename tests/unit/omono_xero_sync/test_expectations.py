@@ -16,7 +16,7 @@ def _ctx(**kw: object) -> expectations.CheckContext:
 
 def _doc(doc_id: int, **kw: object) -> dict:
     line = {"line_no": 1, "description": "Widget", "quantity": "1", "unit_price": "10", "discount_percent": "0",
-            "analysis_code": "SA-W", "tax_code": "STD"}
+            "analysis_code": "SA-W", "tax_code": "STD", "tax_rate": "20"}
     doc = {"id": doc_id, "number": f"SO-{doc_id}", "company_id": 1, "company_name": "Acme", "currency_code": "GBP",
            "issue_date": "2026-09-01", "due_date": "2026-10-01", "status": "issued", "lines": [line]}
     lines = kw.pop("lines", None)
@@ -68,3 +68,11 @@ def test_companies_with_bad_email_or_currency_are_held() -> None:
     assert found[2] == ["The e-mail address 'a@@b.example' of 'Typo' is not valid. Correct it in Omono."]
     assert found[3] == ["'Yen' uses currency JPY, which is not enabled in the Xero organisation. Add JPY in Xero "
                         "(Settings > Currencies)."]
+
+
+def test_great_expectations_bookkeeping_stays_out_of_the_task_log(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        expectations.check(entities.DISPATCH_INVOICE, [_doc(1)], _ctx())
+    assert not [r for r in caplog.records if r.name.startswith("great_expectations") and r.levelno < logging.WARNING]

@@ -52,7 +52,7 @@ def test_a_300_character_company_name_is_shortened_and_named_once_in_a_held_docu
     doc = {"id": 9, "number": "SO-9", "company_id": 1, "company_name": LONG_NAME, "currency_code": "GBP",
            "issue_date": "2026-09-01", "status": "issued",
            "lines": [{"line_no": 1, "description": "x", "quantity": "1", "unit_price": "1", "analysis_code": "SA",
-                      "tax_code": "STD"}]}
+                      "tax_code": "STD", "tax_rate": "20"}]}
     message = expectations.check(entities.DISPATCH_INVOICE, [doc], ctx)[9][0]
     short = transform.shorten(LONG_NAME)
     assert len(short) <= transform.NAME_LIMIT and LONG_NAME not in message

@@ -17,6 +17,9 @@ SELECT DISTINCT ON (xero_id) xero_id, entity, omono_id FROM xero_sync.sync_log
 WHERE xero_id IS NOT NULL AND entity <> 'contact' AND action IN ('created', 'updated', 'deleted', 'voided')
   AND NOT dry_run
 ON CONFLICT DO NOTHING;
+INSERT INTO xero_sync.our_documents (xero_id, entity, omono_id)
+SELECT xero_id, entity, omono_id FROM xero_sync.record_state WHERE xero_id IS NOT NULL AND entity <> 'contact'
+ON CONFLICT DO NOTHING;
 
 -- Moves on when Xero answered a write with an error, so the next attempt uses a new idempotency key.
 ALTER TABLE xero_sync.record_state ADD COLUMN write_attempts integer NOT NULL DEFAULT 0;
