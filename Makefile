@@ -38,16 +38,16 @@ clean:  ## remove the virtual environment and local run data
 	rm -rf $(VENV) .run .pytest_cache .ruff_cache
 
 demo: venv  ## the main job: demo data, local Xero emulator, one sync run (Sync Now), readable summary
-	$(BIN)/python -m include.omono_xero_sync.demo
+	$(BIN)/python -m include.commands.demo
 
 connect: venv  ## obtain and store the first Xero refresh token for the Airflow connection xero_default
-	$(BIN)/python -m include.omono_xero_sync.connect
+	$(BIN)/python -m include.commands.connect
 
 airflow: venv  ## run Airflow (UI on http://localhost:$(AIRFLOW_PORT), metadata in PostgreSQL) on the demo's data and emulator
-	exec $(BIN)/python -m include.omono_xero_sync.demo --serve --airflow-port $(AIRFLOW_PORT)
+	exec $(BIN)/python -m include.commands.demo --serve --airflow-port $(AIRFLOW_PORT)
 
 reconcile: venv  ## compare Xero with Omono now (FROM=YYYY-MM-DD TO=YYYY-MM-DD, default this month and last)
-	$(BIN)/python -m include.omono_xero_sync.reconcile $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO))
+	$(BIN)/python -m include.commands.reconcile $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO))
 
 bench: venv  ## benchmarks: data generation and one sync of BENCH_DOCS documents (default 2000), printed as figures
 	$(BIN)/python -m tests.bench.bench_sync

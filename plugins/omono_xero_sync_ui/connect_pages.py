@@ -60,7 +60,7 @@ def _finish(request: Request, conn: Any) -> Response:
 def connect(request: Request, conn: StateDb, session: SessionDep) -> Response:
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    from include.omono_xero_sync import connect as cli
+    from include.omono_xero_sync import consent
     from include.omono_xero_sync.xero_api import XeroAuthError, forget_tokens
 
     try:
@@ -72,7 +72,7 @@ def connect(request: Request, conn: StateDb, session: SessionDep) -> Response:
             forget_tokens(conn, xero.conn_id)
         return _finish(request, conn)
     state = secrets.token_urlsafe(24)
-    url, callback = cli.authorize_url(xero, {**extra, "redirect_uri": _callback_url(request, extra)}, state)
+    url, callback = consent.authorize_url(xero, {**extra, "redirect_uri": _callback_url(request, extra)}, state)
     response = RedirectResponse(url, 303)
     response.set_cookie(STATE_COOKIE, _signer().dumps({"state": state, "callback": callback, "user": session.user}),
                         max_age=CONSENT_SECONDS, path=request.scope.get("root_path", "") + "/ui/connect",
@@ -101,8 +101,7 @@ def consent_callback(request: Request, conn: StateDb, session: SessionDep) -> Re
 
 def _after_consent(request: Request, conn: Any, session: Session) -> Response:
     """Tokens for the consent's code, stored; then the organisation: the extra's, the only one, or the user's."""
-    from include.omono_xero_sync import connect as cli
-    from include.omono_xero_sync import state
+    from include.omono_xero_sync import consent, state
     from include.omono_xero_sync.xero_api import TokenStore, XeroAuthError
 
     started = _consented(request, session.user)
@@ -110,13 +109,13 @@ def _after_consent(request: Request, conn: Any, session: Session) -> Response:
         return redirect(request, "settings_page", {"problem": "consent_refused"})
     xero, _ = _xero()
     try:
-        tokens = cli.exchange_code(xero, request.query_params["code"], started["callback"])
+        tokens = consent.exchange_code(xero, request.query_params["code"], started["callback"])
     except XeroAuthError:
         return redirect(request, "settings_page", {"problem": "consent_refused"})
     with conn.transaction():
         TokenStore(conn, xero).save(tokens)
         state.put_setting(conn, "xero_tenant", None, session.user)     # a new consent: choose again
-    tenants = cli.organisations(xero, tokens["access_token"])
+    tenants = consent.organisations(xero, tokens["access_token"])
     if xero.tenant_id or len(tenants) == 1:
         return _choose(request, conn, session.user, xero.tenant_id or tenants[0]["tenantId"], tenants)
     return page(request, "organisations.html", session, tenants=tenants)
@@ -135,12 +134,12 @@ def _choose(request: Request, conn: Any, user: str, tenant_id: str, tenants: lis
 
 @router.post("/ui/connect/organisation", dependencies=[Depends(can_edit), Depends(check_form)])
 async def choose_organisation(request: Request, conn: StateDb, session: SessionDep) -> Response:
-    from include.omono_xero_sync import connect as cli
+    from include.omono_xero_sync import consent
     from include.omono_xero_sync.xero_api import TokenStore, XeroAuthError
 
     xero, _ = _xero()
     try:
-        tenants = cli.organisations(xero, TokenStore(conn, xero).valid_token()["access_token"])
+        tenants = consent.organisations(xero, TokenStore(conn, xero).valid_token()["access_token"])
     except XeroAuthError:
         return redirect(request, "settings_page", {"problem": "not_connected"})
     return _choose(request, conn, session.user, str((await request.form()).get("tenant_id", "")), tenants)

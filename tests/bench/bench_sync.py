@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import httpx
 import psycopg
 
-from include.omono_xero_sync import demo
+from include.commands import demo
 
 DOCS = int(os.environ.get("BENCH_DOCS", "2000"))
 LOG = demo.RUN / "bench-airflow.log"
@@ -46,7 +46,8 @@ def main() -> None:
     try:
         os.environ.update(demo.airflow_env(url, emulator_url))
         os.environ["OMONO_XERO_CALLS_PER_MINUTE"] = "1000000"
-        from include.omono_xero_sync import connect, db, demo_data
+        from include.commands import connect, demo_data
+        from include.omono_xero_sync import db
 
         with psycopg.connect(url) as conn:
             db.install_omono_schema(conn)

@@ -8,7 +8,8 @@ from collections import Counter
 import httpx
 import pytest
 
-from include.omono_xero_sync import demo_data, lifecycle, settings
+from include.commands import demo_data
+from include.omono_xero_sync import lifecycle, settings
 from tests.support.pipeline_env import XeroOrg, api_calls, db, last_seq, run_sync, seed
 from tests.support.xero_sdk import UK_TENANT
 

@@ -9,7 +9,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from include.omono_xero_sync import demo_data
+from include.commands import demo_data
 from tests.support.pipeline_env import XeroOrg, api_calls, db, last_seq, run_sync, seed, xero_objects
 
 pytestmark = pytest.mark.integration

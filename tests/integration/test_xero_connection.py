@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from include.omono_xero_sync import demo_data
+from include.commands import demo_data
 from tests.support.pipeline_env import XeroOrg, run_sync
 from tests.support.xero_sdk import CUSTOM_CLIENT_ID, CUSTOM_CLIENT_SECRET, DEMO_CLIENT_SECRET, UK_TENANT
 

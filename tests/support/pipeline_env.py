@@ -103,7 +103,7 @@ def db(url: str) -> psycopg.Connection:
 
 def seed(url: str, documents: int = 20, bad_share: float = 0.0) -> dict[str, int]:
     """Demo Omono data plus the demo mappings (no deliberately bad records unless asked)."""
-    from include.omono_xero_sync import demo_data
+    from include.commands import demo_data
 
     with db(url) as conn:
         counts = demo_data.generate(conn, documents=documents, bad_share=bad_share)

@@ -39,10 +39,24 @@ def test_celery_and_the_emulator_are_opt_in_profiles(compose: dict) -> None:
 
 def test_project_code_is_mounted_and_importable_and_secrets_come_from_the_environment(compose: dict) -> None:
     common = compose["x-airflow-common"]
-    assert "./include:/opt/airflow/include" in common["volumes"]
+    assert "./include/omono_xero_sync:/opt/airflow/include/omono_xero_sync" in common["volumes"]
     assert common["environment"]["PYTHONPATH"] == "/opt/airflow"
     assert ":?" in common["environment"]["AIRFLOW__API_AUTH__JWT_SECRET"]        # refuses to start without one
     assert "${XERO_CLIENT_SECRET" in common["environment"]["AIRFLOW_CONN_XERO_DEFAULT"]
+
+
+def test_the_image_and_the_airflow_services_get_production_code_only(compose: dict) -> None:
+    """The demo, the data generator, the connect command and the emulator are for developers: not shipped."""
+    mounted = " ".join(compose["x-airflow-common"]["volumes"])
+    assert "include/commands" not in mounted and "xero_emulator" not in mounted and "./include:" not in mounted
+    assert any("include/xero_emulator" in v for v in compose["services"]["xero-emulator"]["volumes"])
+    copied = [line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY")]
+    assert set(copied) >= {"dags", "plugins", "include/omono_xero_sync"}
+    assert not any(path.startswith(("include/commands", "include/xero_emulator", "tests", "include ")) or path == "."
+                   for path in copied)
+    allowed = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")]
+    assert (ROOT / ".dockerignore").read_text().splitlines()[1] == "*"
+    assert not any("commands" in line or "emulator" in line or "tests" in line for line in allowed)
 
 
 def test_docker_compose_accepts_the_file_where_the_docker_client_has_compose() -> None:

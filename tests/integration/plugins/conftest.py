@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from include.omono_xero_sync import demo_data
+from include.commands import demo_data
 from include.xero_emulator.config import DEFAULT_FIXTURE, EmulatorConfig, Limits
 from tests.support.emulator_server import running_emulator
 from tests.support.pipeline_env import XeroOrg, reset_schemas, run_sync

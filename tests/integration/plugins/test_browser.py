@@ -106,11 +106,28 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="module")
-def page(browser, ui: str):
+def _log_in(page, ui: str, path: str) -> None:
+    """Open `path` as an anonymous browser: Airflow's login page comes first, then the page asked for."""
+    page.goto(f"{ui}{path}")
+    page.wait_for_url("**/auth/login**")
+    page.locator("input[name=username]").fill("admin")
+    page.locator("input[name=password]").fill(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**{path}")
+
+
+def _new_page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
     context.set_default_timeout(20_000)
-    yield context.new_page()
+    return context, context.new_page()
+
+
+@pytest.fixture(scope="module")
+def page(browser, ui: str):
+    """The admin's browser, logged in once: each test may run alone or in any order."""
+    context, page = _new_page(browser)
+    _log_in(page, ui, "/xero-sync/ui/settings")
+    yield page
     context.close()
 
 
@@ -133,14 +150,13 @@ def _db_value(url: str, sql: str, *args: object) -> object:
 
 
 # -- 1. finding it, and who may do what ---------------------------------------------------------------------------
-def test_an_anonymous_browser_is_sent_to_airflows_login_and_comes_back_to_the_page(page, ui: str) -> None:
-    page.goto(f"{ui}/xero-sync/ui/settings")
-    page.wait_for_url("**/auth/login**")
-    page.locator("input[name=username]").fill("admin")
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/xero-sync/ui/settings")
-    assert page.locator("h1").inner_text() == "General options"
+def test_an_anonymous_browser_is_sent_to_airflows_login_and_comes_back_to_the_page(browser, ui: str) -> None:
+    context, anonymous = _new_page(browser)
+    try:
+        _log_in(anonymous, ui, "/xero-sync/ui/settings")
+        assert anonymous.locator("h1").inner_text() == "General options"
+    finally:
+        context.close()
 
 
 def test_a_page_on_another_port_of_the_same_site_cannot_change_anything_as_the_logged_in_admin(
@@ -349,7 +365,7 @@ def test_the_bookkeeper_reconciles_xero_with_omono_and_follows_a_difference(page
     frame.get_by_label("from").fill("2026-01-01")
     frame.get_by_label("to").fill("2026-12-31")
     frame.get_by_role("button", name="Reconcile now").click()
-    frame.get_by_text("Reconciled: the result is below").wait_for()
+    frame.get_by_role("status").filter(has_text="Reconciled: the result is below").wait_for()
     row = frame.locator("#differences tr", has_text=invoice["InvoiceNumber"])
     assert "missing" in row.inner_text() and "voided in Xero" in row.inner_text()
     page.screenshot(path=str(SHOTS / "reconciliation.png"))

@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env = airflow_env(db_url, emulator_url)
         os.environ.update(env)
-        from include.omono_xero_sync import connect, db, demo_data
+        from include.commands import connect, demo_data
+        from include.omono_xero_sync import db
 
         _say(f"    {emulator_url} (organisation 'Omono Demo Wholesale Ltd')")
         _say("3/4 Omono demo data, mappings, Airflow metadata DB, Xero connection")

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from include.omono_xero_sync import demo
+from include.commands import demo
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[3]
@@ -44,7 +44,7 @@ def test_stopping_make_airflow_stops_every_process_it_started_even_ones_ignoring
         tmp_path: Path, stop_with: int) -> None:
     grandchild = STUBBORN.format(spawn="")
     child = STUBBORN.format(spawn=f"subprocess.Popen([sys.executable, '-c', {grandchild!r}]); ")
-    supervisor = (f"import sys; from pathlib import Path; from include.omono_xero_sync import demo; "
+    supervisor = (f"import sys; from pathlib import Path; from include.commands import demo; "
                   f"demo.RUN = Path({str(tmp_path)!r}); demo.STOP_GRACE_SECONDS = 1; "
                   f"sys.exit(demo.run_components({{'a': [sys.executable, '-c', {child!r}], "
                   f"'b': [sys.executable, '-c', {child!r}]}}, {{'PATH': '/usr/bin:/bin'}}))")

@@ -1,7 +1,7 @@
 """Connect (or disconnect) the Xero organisation: the small command that obtains the first refresh token.
 
-    python -m include.omono_xero_sync.connect            # authorization-code consent, stores the token set
-    python -m include.omono_xero_sync.connect --forget   # disconnect: forget the tokens, keep every record's state
+    python -m include.commands.connect            # authorization-code consent, stores the token set
+    python -m include.commands.connect --forget   # disconnect: forget the tokens, keep every record's state
 
 It reads the Airflow connection `xero_default` (client id, secret, and in extra: tenant_id, api_url,
 identity_url, login_url, redirect_uri, scopes). It opens Xero's consent page (prints the address to open in a
@@ -13,27 +13,15 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
-import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 
 from include.omono_xero_sync import db, settings
-from include.omono_xero_sync.xero_api import TokenStore, XeroAuthError, XeroSettings
+from include.omono_xero_sync.consent import authorize_url, exchange_code, organisations
+from include.omono_xero_sync.xero_api import TokenStore, XeroAuthError
 from include.omono_xero_sync.xero_hook import XeroHook
-
-DEFAULT_REDIRECT = "http://localhost:8080/xero/callback"
-
-
-def authorize_url(xero: XeroSettings, extra: dict, state: str) -> tuple[str, str]:
-    login = extra.get("login_url") or (
-        f"{xero.identity_url}/identity/connect/authorize" if "identity.xero.com" not in xero.identity_url
-        else "https://login.xero.com/identity/connect/authorize")
-    redirect = extra.get("redirect_uri", DEFAULT_REDIRECT)
-    query = {"response_type": "code", "client_id": xero.client_id, "redirect_uri": redirect,
-             "scope": " ".join(("openid", "profile", "email", *xero.scopes)), "state": state}
-    return f"{login}?{urlencode(query)}", redirect
 
 
 def _wait_for_code(redirect: str, state: str) -> str:
@@ -92,7 +80,7 @@ def connect(conn_id: str = settings.XERO_CONN_ID) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m include.omono_xero_sync.connect", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m include.commands.connect", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conn-id", default=settings.XERO_CONN_ID)
     parser.add_argument("--forget", action="store_true",
@@ -109,24 +97,6 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  organisation: {t['tenantName']}  tenant id: {t['tenantId']}")
     if tenants:
         print("Put the tenant id of the organisation to sync in the connection's extra as \"tenant_id\".")
-
-
-def exchange_code(xero: XeroSettings, code: str, redirect: str) -> dict:
-    """The token set for a consent's code, shaped as TokenStore keeps it (never printed)."""
-    reply = httpx.post(xero.token_url, auth=(xero.client_id, xero.client_secret), timeout=30,
-                       data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect})
-    if reply.status_code != 200:
-        raise XeroAuthError(f"Xero refused the code exchange ({reply.status_code} {reply.text[:100]}).")
-    body = reply.json()
-    return {"access_token": body["access_token"], "refresh_token": body.get("refresh_token"),
-            "expires_at": time.time() + int(body["expires_in"]), "scope": body["scope"].split(),
-            "token_type": "Bearer"}
-
-
-def organisations(xero: XeroSettings, access_token: str) -> list[dict]:
-    """The organisations (tenants) a consent covers, from Xero's /connections."""
-    return httpx.get(f"{xero.api_url.split('/api.xro')[0]}/connections", timeout=30,
-                     headers={"Authorization": f"Bearer {access_token}"}).json()
 
 
 if __name__ == "__main__":
