@@ -10,8 +10,9 @@ A fault strikes during one step of one run (`step`), mostly on that step's first
 - `pg_drop` terminates the step's PostgreSQL connections (state, tokens, the write lock) `ms` into the step;
 - `token_expiry` moves Xero's clock past the access token's life; `revoke` revokes the stored refresh token
   (the user reconnects after the sync, as they would);
-- `budget` (a daily call budget that runs out mid-run) and `rate_limit` (429s with Retry-After: a low minute
-  limit on a fast clock) hold for the whole sync."""
+- `budget` (a daily call budget that runs out mid-run) and `rate_limit` (429s with Retry-After: a low per-app
+  minute limit on a 30x clock, so Retry-After is a second or two; the organisation's own minute limit would only
+  make the client pause for a real minute, which it does before Xero refuses) hold for the whole sync."""
 
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ class Fault:
         if self.kind == "budget":
             return {"concurrent": None, "minute": None, "day": self.params["day"], "app_minute": None}
         if self.kind == "rate_limit":
-            return {"concurrent": None, "minute": self.params["minute"], "day": None, "app_minute": None}
+            return {"concurrent": None, "minute": None, "day": None, "app_minute": self.params["app_minute"]}
         return None
 
 
@@ -111,5 +112,5 @@ def choose(rng: random.Random, steps: tuple[str, ...]) -> Fault:
     elif kind == "budget":
         params = {"day": rng.randint(28, 70)}
     elif kind == "rate_limit":
-        params = {"minute": rng.randint(4, 10), "speed": 30}
+        params = {"app_minute": rng.randint(3, 8), "speed": 30}
     return Fault(kind, step, params)

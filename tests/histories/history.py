@@ -40,10 +40,11 @@ class Profile:
     backfill_chance: float        # a reset followed by a backfill by document date
     dag_test_chance: float        # the sync goes through real Airflow (dag.test) instead of forked steps
     bad_share: float = 0.08
+    sync_every: int = 0           # a sync at every n-th operation (0: at random, about one in five)
 
 
-CI = Profile("ci", initial_documents=8, operations=14, fault_chance=0.8, max_faults=2, overlap_chance=0.2,
-             dry_run_chance=0.05, backfill_chance=0.05, dag_test_chance=0.0)
+CI = Profile("ci", initial_documents=8, operations=16, fault_chance=0.8, max_faults=3, overlap_chance=0.2,
+             dry_run_chance=0.05, backfill_chance=0.05, dag_test_chance=0.0, sync_every=4)
 SOAK = Profile("soak", initial_documents=16, operations=36, fault_chance=0.75, max_faults=3, overlap_chance=0.2,
                dry_run_chance=0.05, backfill_chance=0.05, dag_test_chance=0.08)
 OMONO_WEIGHTS = {"create_company": 5, "rename_company": 5, "archive_company": 2, "delete_company": 2,
@@ -111,14 +112,14 @@ class History:
 
     def _operation(self, i: int, rng: random.Random) -> None:
         due = [r for r in self.required if r in OMONO_WEIGHTS or r in BOOKKEEPER_WEIGHTS]
-        if due and rng.random() < 0.5:
+        every = self.profile.sync_every
+        if (every and i % every == 0) or (not every and (i == 0 or rng.random() < 0.22)):
+            kind = "sync"
+        elif due and rng.random() < 0.8:
             kind = due[0]
         else:
-            roll = rng.random()
-            kind = "sync" if roll < 0.22 or i == 0 else None
-            if kind is None:
-                weights = OMONO_WEIGHTS if roll < 0.72 else BOOKKEEPER_WEIGHTS
-                kind = rng.choices(list(weights), weights=list(weights.values()))[0]
+            weights = OMONO_WEIGHTS if rng.random() < 0.65 else BOOKKEEPER_WEIGHTS
+            kind = rng.choices(list(weights), weights=list(weights.values()))[0]
         if kind == "sync":
             self._sync(f"#{i}", rng)
             return
@@ -132,6 +133,9 @@ class History:
         if text:
             self.result.operations[kind] += 1
             self._done(kind)
+        elif kind in self.required:              # nothing to act on yet: try the others first
+            self.required.remove(kind)
+            self.required.append(kind)
         self.result.trace.append(f"#{i} [{who}] {kind}: {text or 'nothing to do'}")
 
     def _done(self, name: str) -> None:
@@ -163,12 +167,12 @@ class History:
     def _faults(self, rng: random.Random) -> list[Fault]:
         due = [k for k in self.required if k in faults.KINDS]
         chosen: list[Fault] = []
-        if due:
+        for kind in due[:self.profile.max_faults]:
             fault = faults.choose(rng, ALL_STEPS)
-            while fault.kind != due[0]:
+            while fault.kind != kind:
                 fault = faults.choose(rng, ALL_STEPS)
             chosen.append(fault)
-        elif rng.random() < self.profile.fault_chance:
+        if not due and rng.random() < self.profile.fault_chance:
             chosen = [faults.choose(rng, ALL_STEPS) for _ in range(rng.randint(1, self.profile.max_faults))]
         return chosen
 

@@ -35,8 +35,15 @@ ENVIRONMENT = {"OMONO_XERO_CALLS_PER_MINUTE": "100000", "OMONO_XERO_LOCK_WAIT_SE
 
 def configure_environment() -> None:
     """Before the pipeline is imported: no client-side pacing (the emulator's limits are the faults), a bounded
-    wait for the write lock."""
-    for key, value in ENVIRONMENT.items():
+    wait for the write lock; outside pytest also a throw-away Airflow home, as tests/conftest.py sets one."""
+    import tempfile
+
+    root = Path(__file__).resolve().parents[2]
+    airflow = {"AIRFLOW_HOME": tempfile.mkdtemp(prefix="omono-xero-soak-airflow-"),
+               "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
+               "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
+               "AIRFLOW__API_AUTH__JWT_SECRET": "test-only-jwt-secret-" + "x" * 48}
+    for key, value in {**ENVIRONMENT, **({} if "AIRFLOW_HOME" in os.environ else airflow)}.items():
         os.environ.setdefault(key, value)
 
 
