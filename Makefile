@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv test test-unit test-integration lint emulator demo connect disconnect reset airflow bench clean
+.PHONY: help venv test test-unit test-integration lint emulator demo connect disconnect reset airflow bench soak clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -26,6 +26,10 @@ test-unit: venv  ## fast tests only: no database, no network
 
 test-integration: venv  ## tests on the real Xero emulator over HTTP (and PostgreSQL)
 	$(BIN)/pytest -m integration
+
+SOAK_MINUTES ?= 30
+soak: venv  ## randomized histories with faults for SOAK_MINUTES (default 30), then a report (docs/RELIABILITY.md)
+	SOAK_MINUTES=$(SOAK_MINUTES) $(BIN)/python -m tests.histories.soak
 
 lint: venv  ## ruff, including the Airflow 3 rules
 	$(BIN)/ruff check .

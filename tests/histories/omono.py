@@ -149,7 +149,7 @@ class Omono:
         refs = [r["supplier_invoice_ref"] for r in self.conn.execute(
             "SELECT supplier_invoice_ref FROM omono.delivery_invoices WHERE supplier_invoice_ref IS NOT NULL "
             "ORDER BY id")]
-        ref = rng.choice(refs) if refs and rng.random() < 0.15 else (
+        ref = rng.choice(refs) if refs and rng.random() < 0.04 else (
             f"SUP-INV-{rng.randint(10000, 99999)}" if rng.random() < 0.85 else None)
         currency, rate = self._currency(rng)
         issued = START + timedelta(days=rng.randint(0, 60))

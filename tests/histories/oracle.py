@@ -226,6 +226,8 @@ def check_shared_copies(snap: Snapshot) -> list[Violation]:
     for (entity, omono_id), st in snap.states.items():
         if st["xero_id"] and entity != "contact" and st["status"] == "synced":
             by_id[str(st["xero_id"])].append((entity, omono_id))
+    for recs in by_id.values():
+        recs.sort()
     return [Violation("loss", " and ".join(f"{e} #{i}" for e, i in recs),
                       f"both records point at the one Xero document {xid[:8]}")
             for xid, recs in by_id.items() if len(recs) > 1]
