@@ -100,7 +100,7 @@ def choose(rng: random.Random, steps: tuple[str, ...]) -> Fault:
         params = {"after": rng.choice((0, 1, 2, 3, 5, 8))}
     elif kind == "error":
         params = {"status": rng.choice((500, 502, 503, 504)), "times": rng.choice((1, 1, 2)),
-                  "method": rng.choice((None, "POST", "GET"))}
+                  "method": rng.choice((None, write_method(step), "GET"))}
     elif kind in {"drop_after_commit", "offline"}:
         params = {"times": rng.choice((1, 1, 2))}
     elif kind == "reject":

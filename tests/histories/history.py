@@ -101,6 +101,7 @@ class History:
         try:
             omono.populate(self.conn, self.profile.initial_documents, self.seed, self.profile.bad_share)
             self.omono = omono.Omono(self.conn)
+            self.result.trace.append(f"start: {self.omono.initial_statuses(random.Random(f'{self.seed}/statuses'))}")
             self.bookkeeper = Bookkeeper(self.world, self.conn, self.ledger)
             for i in range(self.profile.operations):
                 self._operation(i, random.Random(f"{self.seed}/{i}"))
@@ -216,6 +217,7 @@ class History:
         with self.world.db() as conn:
             lifecycle.reset(conn, lifecycle.organisation_name(conn) or "RESET", "history")
         self.result.faults["reset and backfill"] += 1
+        self.result.trace.append(f"{label} [omono] reset (make reset), then a backfill {BACKFILL}")
         self._execute(label, [RunSpec(run_id, dict(BACKFILL))], self._faults(rng) if rng.random() < 0.5 else [])
 
     def _dag_test(self, label: str, run_id: str) -> None:

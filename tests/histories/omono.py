@@ -307,6 +307,15 @@ class Omono:
         self.commit()
         return text
 
+    def initial_statuses(self, rng: random.Random) -> str:
+        """The default Xero status per document type the business chose (mostly approved, some drafts)."""
+        chosen = {}
+        for entity in ("dispatch_invoice", "delivery_invoice", "sales_credit_note", "purchase_credit_note"):
+            chosen[entity] = rng.choices(("AUTHORISED", "SUBMITTED", "DRAFT"), weights=(6, 2, 2))[0]
+            state.put_setting(self.conn, f"status.{entity}", chosen[entity])
+        self.commit()
+        return "default statuses " + ", ".join(f"{k} {v}" for k, v in chosen.items())
+
     def change_status_setting(self, rng: random.Random) -> str:
         entity = rng.choice(("dispatch_invoice", "delivery_invoice", "sales_credit_note", "purchase_credit_note"))
         status = rng.choice(("DRAFT", "SUBMITTED", "AUTHORISED", "AUTHORISED"))
