@@ -41,6 +41,7 @@ class Profile:
     dag_test_chance: float        # the sync goes through real Airflow (dag.test) instead of forked steps
     bad_share: float = 0.08
     sync_every: int = 0           # a sync at every n-th operation (0: at random, about one in five)
+    meanwhile_chance: float = 0.3   # that someone changes Omono or Xero while a sync runs
 
 
 CI = Profile("ci", initial_documents=8, operations=16, fault_chance=0.8, max_faults=3, overlap_chance=0.2,
@@ -163,7 +164,27 @@ class History:
             specs.append(self._overlapping(run_id, rng))
             self._done("overlap")
         chosen = self._faults(rng)
-        self._execute(label, specs, chosen)
+        self._execute(label, specs, chosen, self._meanwhile(rng))
+
+    def _meanwhile(self, rng: random.Random) -> list[tuple[str, Any]]:
+        """Now and then an Omono user or the bookkeeper acts while the sync runs (on connections of their own)."""
+        if rng.random() >= self.profile.meanwhile_chance:
+            return []
+        step = rng.choice(ALL_STEPS[1:])
+        kind = rng.choice(("edit_document", "create_dispatch", "cancel_document", "rename_company", "pay", "approve"))
+        act_rng = random.Random(f"{self.seed}/meanwhile/{rng.random()}")
+
+        def act() -> str | None:
+            with self.world.db() as conn:
+                if kind in omono.OPERATIONS:
+                    text = omono.OPERATIONS[kind](omono.Omono(conn), act_rng)
+                else:
+                    text = bookkeeper.OPERATIONS[kind](Bookkeeper(self.world, conn, self.ledger), act_rng)
+            if text:
+                self.result.operations[kind] += 1
+                self.result.operations["during a sync"] += 1
+            return f"{kind}: {text}" if text else None
+        return [(step, act)]
 
     def _faults(self, rng: random.Random) -> list[Fault]:
         due = [k for k in self.required if k in faults.KINDS]
@@ -183,12 +204,13 @@ class History:
         params = BACKFILL if rng.random() < 0.4 else {}
         return RunSpec(f"{run_id}-b", dict(params), after=(run_id, when))
 
-    def _execute(self, label: str, specs: list[RunSpec], chosen: list[Fault]) -> None:
+    def _execute(self, label: str, specs: list[RunSpec], chosen: list[Fault],
+                 during: list[tuple[str, Any]] | None = None) -> None:
         text = ", ".join(f.describe() for f in chosen) or "no faults"
         overlap = f"; overlapping {specs[1].run_id} from {specs[1].after[1]} {specs[1].params or ''}" \
             if len(specs) > 1 else ""
         self.result.trace.append(f"{label} [sync] {specs[0].run_id}: {text}{overlap}")
-        runs = self.scheduler.sync(specs, chosen)
+        runs = self.scheduler.sync(specs, chosen, during)
         self.result.runs += len(runs)
         for kind, n in self.scheduler.struck().items():
             self.result.faults[kind] += n

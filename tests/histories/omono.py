@@ -312,7 +312,10 @@ class Omono:
         chosen = {}
         for entity in ("dispatch_invoice", "delivery_invoice", "sales_credit_note", "purchase_credit_note"):
             chosen[entity] = rng.choices(("AUTHORISED", "SUBMITTED", "DRAFT"), weights=(6, 2, 2))[0]
-            state.put_setting(self.conn, f"status.{entity}", chosen[entity])
+        if set(chosen.values()) == {"AUTHORISED"}:
+            chosen["dispatch_invoice"] = "DRAFT"       # some drafts, for the bookkeeper to approve or delete
+        for entity, status in chosen.items():
+            state.put_setting(self.conn, f"status.{entity}", status)
         self.commit()
         return "default statuses " + ", ".join(f"{k} {v}" for k, v in chosen.items())
 

@@ -16,6 +16,7 @@ import sys
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,11 @@ class Scheduler:
         self.stopped_pid: int | None = None
 
     # -- entry point -------------------------------------------------------------------------------------
-    def sync(self, specs: list[RunSpec], faults: list[Fault]) -> list[Run]:
+    def sync(self, specs: list[RunSpec], faults: list[Fault],
+             during: list[tuple[str, Callable[[], str | None]]] | None = None) -> list[Run]:
+        """`during`: (step, action) pairs, each action done once as the first run's step starts: what people do
+        in Omono and in Xero while the sync is running."""
+        self.during = list(during or [])
         self.faults, self.fired, self.revoked = faults, set(), False
         self.done: Counter = Counter()
         runs = [Run(spec) for spec in specs]
@@ -213,6 +218,8 @@ class Scheduler:
         timeout = False
         if first:
             timeout = self._arm(run, step)
+            if run.spec.after is None:
+                self._meanwhile(step)
         seq = self.world.last_seq()
         log = self.log_dir / f"{run.spec.run_id}.{step}.{run.attempt + 1}.log"
         pid = os.fork()
@@ -275,6 +282,11 @@ class Scheduler:
                 self.fired.add(i)
             timeout = timeout or fault.kind == "timeout"
         return timeout
+
+    def _meanwhile(self, step: str) -> None:
+        for pair in [p for p in self.during if p[0] == step]:
+            self.during.remove(pair)
+            self.trace.append(f"    (meanwhile, as {step} starts: {pair[1]() or 'nothing to do'})")
 
     def _switch_on(self, fault: Fault) -> None:
         for spec in fault.emulator_faults():

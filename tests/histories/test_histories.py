@@ -18,12 +18,12 @@ COVERED: dict[int, Counter] = {}
 
 # Each CI history must include these operations and faults (all kinds are covered across the three).
 CI_HISTORIES = {
-    3101: ("kill", "kill_after_commit", "drop_after_commit", "error", "create_company", "rename_company",
-           "create_credit_note", "link_credit_note", "pay", "approve", "type_contact", "create_dispatch"),
-    3102: ("timeout", "token_expiry", "revoke", "budget", "offline", "cancel_document", "delete_document",
-           "edit_document", "void", "type_document", "archive_contact", "create_delivery"),
+    3101: ("kill", "kill_after_commit", "drop_after_commit", "error", "create_dispatch", "create_credit_note",
+           "link_credit_note", "pay", "approve", "rename_company", "create_company", "type_contact"),
+    3102: ("timeout", "token_expiry", "revoke", "budget", "offline", "create_delivery", "edit_document",
+           "cancel_document", "delete_document", "type_document", "void_typed", "void", "archive_contact"),
     3103: ("rate_limit", "pg_drop", "reject", "overlap", "archive_company", "delete_company", "change_mapping",
-           "change_status_setting", "delete", "void_typed", "enable_currency", "lock_date"),
+           "change_status_setting", "delete", "enable_currency", "lock_date"),
 }
 
 
