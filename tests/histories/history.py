@@ -44,7 +44,7 @@ class Profile:
     meanwhile_chance: float = 0.3   # that someone changes Omono or Xero while a sync runs
 
 
-CI = Profile("ci", initial_documents=8, operations=16, fault_chance=0.8, max_faults=3, overlap_chance=0.2,
+CI = Profile("ci", initial_documents=6, operations=16, fault_chance=0.8, max_faults=3, overlap_chance=0.2,
              dry_run_chance=0.05, backfill_chance=0.05, dag_test_chance=0.0, sync_every=4)
 SOAK = Profile("soak", initial_documents=16, operations=36, fault_chance=0.75, max_faults=3, overlap_chance=0.2,
                dry_run_chance=0.05, backfill_chance=0.05, dag_test_chance=0.08)
@@ -117,7 +117,7 @@ class History:
         every = self.profile.sync_every
         if (every and i % every == 0) or (not every and (i == 0 or rng.random() < 0.22)):
             kind = "sync"
-        elif due and rng.random() < 0.8:
+        elif due:
             kind = due[0]
         else:
             weights = OMONO_WEIGHTS if rng.random() < 0.65 else BOOKKEEPER_WEIGHTS
@@ -191,8 +191,10 @@ class History:
         chosen: list[Fault] = []
         for kind in due[:self.profile.max_faults]:
             fault = faults.choose(rng, ALL_STEPS)
-            while fault.kind != kind:
+            while fault.kind != kind or fault.params.get("after", 0) > 1:   # a kill that surely lands
                 fault = faults.choose(rng, ALL_STEPS)
+            if kind in {"error", "offline", "timeout", "token_expiry"}:       # readiness always calls Xero
+                fault = Fault(kind, "readiness", {**fault.params, "method": None})
             chosen.append(fault)
         if not due and rng.random() < self.profile.fault_chance:
             chosen = [faults.choose(rng, ALL_STEPS) for _ in range(rng.randint(1, self.profile.max_faults))]
