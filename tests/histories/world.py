@@ -14,7 +14,6 @@ from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
@@ -112,11 +111,6 @@ class World:
     def in_flight(self, since: int = 0) -> int:
         """API calls the emulator has started and not yet answered (a latency fault keeps them open)."""
         return sum(1 for r in self.requests_since(since) if r["status"] == 0)
-
-    def set_faults(self, *faults: dict[str, Any]) -> None:
-        self.admin.delete("/faults").raise_for_status()
-        for fault in faults:
-            self.admin.post("/faults", json=fault).raise_for_status()
 
     def calm(self) -> None:
         """No faults, limits off, the clock at normal speed: what a final clean run meets."""
