@@ -1,6 +1,6 @@
 """Fixtures of the randomized-history suite: one emulator process and one database for the session, the
 pipeline imported once (forked steps start at once), and the `soak` marker, whose tests run only under
-`make soak` (SOAK_MINUTES set)."""
+`make soak` (SOAK_MINUTES set). Nothing here changes the environment the other test modules see."""
 
 from __future__ import annotations
 
@@ -8,10 +8,6 @@ import os
 from collections.abc import Iterator
 
 import pytest
-
-from tests.histories.runner import configure_environment
-
-configure_environment()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -35,8 +35,9 @@ ENVIRONMENT = {"OMONO_XERO_CALLS_PER_MINUTE": "100000", "OMONO_XERO_LOCK_WAIT_SE
 
 
 def configure_environment() -> None:
-    """Before the pipeline is imported: no client-side pacing (the emulator's limits are the faults), a bounded
-    wait for the write lock; outside pytest also a throw-away Airflow home, as tests/conftest.py sets one."""
+    """For the command-line runs (soak, replay), before the pipeline is imported: no client-side pacing (the
+    emulator's limits are the faults), a bounded wait for the write lock, and a throw-away Airflow home as
+    tests/conftest.py sets one. Under pytest nothing is changed: a history's steps make few calls a minute."""
     import tempfile
 
     root = Path(__file__).resolve().parents[2]
