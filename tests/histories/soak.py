@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tests.histories.runner import configure_environment
 
-REPORT_DIR = Path(os.environ.get("SOAK_REPORT_DIR", "/tmp/omono-xero-soak"))
+REPORT_DIR = Path(os.environ.get("SOAK_REPORT_DIR", Path(__file__).resolve().parents[2] / ".run" / "soak"))
 
 
 class Tally:
