@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 AIRFLOW_PORT ?= 8080
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv test test-unit test-integration lint emulator demo connect disconnect reset airflow bench clean reconcile
+.PHONY: help venv test test-unit test-integration lint emulator demo connect disconnect reset airflow bench soak clean reconcile
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -27,6 +27,10 @@ test-unit: venv  ## fast tests only: no database, no network
 
 test-integration: venv  ## tests on the real Xero emulator over HTTP (and PostgreSQL)
 	$(BIN)/pytest -m integration
+
+SOAK_MINUTES ?= 30
+soak: venv  ## randomized histories with faults for SOAK_MINUTES (default 30), then a report (docs/RELIABILITY.md)
+	SOAK_MINUTES=$(SOAK_MINUTES) $(BIN)/python -m tests.histories.soak
 
 lint: venv  ## ruff, including the Airflow 3 rules
 	$(BIN)/ruff check .
