@@ -48,6 +48,7 @@ class Admin:
             ("POST", re.compile(rf"/_emulator/tenants/{t}/allocations"), self.allocation),
             ("POST", re.compile(rf"/_emulator/tenants/{t}/currencies"), self.enable_currency),
             ("PATCH", re.compile(rf"/_emulator/tenants/{t}/organisation"), self.patch_organisation),
+            ("PATCH", re.compile(rf"/_emulator/tenants/{t}/taxrates/(?P<tax_type>\w+)"), self.patch_tax_rate),
             ("POST", re.compile(rf"/_emulator/tenants/{t}/(?P<kind>invoices|creditnotes)/(?P<ref>[^/]+)/"
                                 rf"(?P<action>approve|void|delete)", re.IGNORECASE), self.document_action),
             ("PATCH", re.compile(rf"/_emulator/tenants/{t}/(?P<kind>invoices|creditnotes)/(?P<ref>[^/]+)",
@@ -169,6 +170,19 @@ class Admin:
                     del org[key]
         self.emu.store.put(tid, "organisation", "org", org)
         return org
+
+    def patch_tax_rate(self, tenant: str, tax_type: str, data: dict, **_: Any) -> dict:
+        """A bookkeeper editing a tax rate's percentage in Xero's settings (`{"EffectiveRate": 5}`): documents
+        written afterwards are computed at the new rate."""
+        tid = self._tenant(tenant)
+        rate = self.emu.store.tenant(tid).tax_rates.get(tax_type.upper())
+        if rate is None:
+            raise HttpError(404, {"error": f"no tax rate {tax_type}"})
+        pct = float(data["EffectiveRate"])
+        changed = {**rate, "EffectiveRate": pct, "DisplayTaxRate": pct,
+                   "TaxComponents": [{**c, "Rate": pct} for c in rate.get("TaxComponents", [])[:1]]}
+        self.emu.store.put(tid, "taxrate", rate["TaxType"], changed)
+        return changed
 
     def document_action(self, tenant: str, kind: str, ref: str, action: str, **_: Any) -> dict:
         """Approve, void or delete a document as a bookkeeper does in Xero."""

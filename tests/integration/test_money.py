@@ -54,20 +54,24 @@ def test_a_foreign_currency_document_carries_omonos_exchange_rate(xero_org: Xero
 
 def test_totals_xero_computes_otherwise_are_red_with_both_figures(xero_org: XeroOrg, fresh_db: str,
                                                                    admin: httpx.Client) -> None:
+    """The bookkeeper edits Xero's 20% rate to 5% after the run's readiness read it: Xero computes the invoice
+    at 5%, Omono at 20%, so the record is red with both figures, not green."""
     seed(fresh_db, documents=8)
-    with db(fresh_db) as conn:                # a line whose tax code Omono itself has no rate for, mapped to 20%
-        conn.execute("INSERT INTO xero_sync.tax_mappings (kind, omono_tax_code, xero_tax_type) VALUES "
-                     "('sales', 'LEGACY', 'OUTPUT2')")
-        conn.execute("UPDATE omono.dispatch_invoice_lines SET tax_code = 'LEGACY', quantity = 1, unit_price = 100, "
+    with db(fresh_db) as conn:
+        conn.execute("UPDATE omono.dispatch_invoice_lines SET tax_code = 'STD20', quantity = 1, unit_price = 100, "
                      "discount_percent = 0 WHERE invoice_id = 1")
         number = conn.execute("SELECT number FROM omono.dispatch_invoices WHERE id = 1").fetchone()["number"]
-    run_steps("r1", TO_SALES)
+    run_steps("r1", TO_SALES[:3])
+    admin.patch(f"/tenants/{xero_org.tenant_id}/taxrates/OUTPUT2", json={"EffectiveRate": 5}).raise_for_status()
+    run_steps("r1", TO_SALES[3:])
     in_xero = _invoice(admin, number)
-    assert in_xero is not None and in_xero["TotalTax"] > 0
+    sub_total = in_xero["SubTotal"]                                    # 100.00 a line
+    assert in_xero["TotalTax"] == sub_total * 0.05
     state = _state(fresh_db, "dispatch_invoice", number)
     message = " ".join(state["last_messages"])
     assert state["status"] == "failed" and "totals differ" in message
-    assert f"{in_xero['Total']:,.2f}" in message and f"{in_xero['SubTotal']:,.2f} GBP" in message
+    assert f"tax {sub_total * 0.2:,.2f} = {sub_total * 1.2:,.2f} GBP" in message            # Omono's, at 20%
+    assert f"{in_xero['Total']:,.2f} GBP" in message                                       # Xero's, at 5%
 
 
 def test_a_discount_line_is_sent_when_the_total_stays_positive_and_a_negative_total_is_held(
