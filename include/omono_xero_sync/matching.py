@@ -132,33 +132,37 @@ class ContactDirectory:
 
 # -- documents --------------------------------------------------------------------------------------------------
 def documents_numbered(client: Any, entity: Entity, numbers: list[str]) -> list[Any]:
-    """Xero's documents of this kind (any type) carrying any of `numbers`, with their lines."""
-    found: list[Any] = []
+    """Xero's documents of this kind (any type) carrying any of `numbers`, with their lines. Invoice numbers go
+    in Xero's comma-separated `InvoiceNumbers` list, except those with a comma, which only `where` can carry."""
     if entity.is_credit_note:
-        for chunk in chunks_within(numbers, lambda c: quote_plus(any_equal("CreditNoteNumber", c))):
-            found += paged(lambda **p: client.read("get_credit_notes", **p), "credit_notes",
-                           where=any_equal("CreditNoteNumber", chunk), unitdp=4)
-        return found
+        return _read_chunked(client, "get_credit_notes", numbers, *_where_query("CreditNoteNumber", any_equal))
     plain = [n for n in numbers if "," not in n]
-    for chunk in chunks_within(plain, lambda c: "%2C".join(quote(v, safe="") for v in c)):
-        found += paged(lambda **p: client.read("get_invoices", **p), "invoices", invoice_numbers=chunk, unitdp=4)
     awkward = [n for n in numbers if "," in n]
-    for chunk in chunks_within(awkward, lambda c: quote_plus(any_equal("InvoiceNumber", c))):
-        found += paged(lambda **p: client.read("get_invoices", **p), "invoices",
-                       where=any_equal("InvoiceNumber", chunk), unitdp=4)
-    return found
+    return (_read_chunked(client, "get_invoices", plain, lambda c: "%2C".join(quote(v, safe="") for v in c),
+                          lambda c: {"invoice_numbers": c})
+            + _read_chunked(client, "get_invoices", awkward, *_where_query("InvoiceNumber", any_equal)))
 
 
 def documents_by_id(client: Any, entity: Entity, ids: list[str]) -> list[Any]:
     """These documents, in full, by Xero id."""
-    found: list[Any] = []
     if entity.is_credit_note:
-        for chunk in chunks_within(ids, lambda c: quote_plus(any_guid("CreditNoteID", c))):
-            found += paged(lambda **p: client.read("get_credit_notes", **p), "credit_notes",
-                           where=any_guid("CreditNoteID", chunk), unitdp=4)
-        return found
-    for chunk in chunks_within(ids, lambda c: "%2C".join(c)):
-        found += paged(lambda **p: client.read("get_invoices", **p), "invoices", i_ds=chunk, unitdp=4)
+        return _read_chunked(client, "get_credit_notes", ids, *_where_query("CreditNoteID", any_guid))
+    return _read_chunked(client, "get_invoices", ids, lambda c: "%2C".join(c), lambda c: {"i_ds": c})
+
+
+def _where_query(field: str, expression: Callable[[str, list[str]], str]
+                 ) -> tuple[Callable[[list[str]], str], Callable[[list[str]], dict]]:
+    """How a chunk of values is asked for with `where`: its encoded length in the URL, and the query itself."""
+    return (lambda chunk: quote_plus(expression(field, chunk)), lambda chunk: {"where": expression(field, chunk)})
+
+
+def _read_chunked(client: Any, method: str, values: list[str], encoded: Callable[[list[str]], str],
+                  query: Callable[[list[str]], dict]) -> list[Any]:
+    """Read a document list for `values`, in chunks whose URL stays within what Xero accepts (lines included)."""
+    collection = "credit_notes" if method == "get_credit_notes" else "invoices"
+    found: list[Any] = []
+    for chunk in chunks_within(values, encoded):
+        found += paged(lambda **p: client.read(method, **p), collection, unitdp=4, **query(chunk))
     return found
 
 

@@ -9,10 +9,9 @@ import httpx
 import pytest
 
 from tests.support.pipeline_env import XeroOrg, api_calls, db, last_seq, seed, xero_objects
-from tests.support.steps import run_steps
+from tests.support.steps import TO_SALES, run_steps
 
 pytestmark = pytest.mark.integration
-TO_SALES = ("readiness", "extract_changes", "check_records", "push_contacts", "push_dispatch_invoices")
 
 
 def _statuses(url: str, entity: str) -> Counter:

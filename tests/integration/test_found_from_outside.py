@@ -7,22 +7,15 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.support.pipeline_env import XeroOrg, api_calls, db, last_seq, seed, xero_objects
-from tests.support.steps import run_steps
+from tests.support.pipeline_env import XeroOrg, api_calls, db, last_seq, record_state, seed, xero_objects
+from tests.support.steps import TO_SALES, run_steps
 from tests.support.xero_sdk import UK_TENANT
 
 pytestmark = pytest.mark.integration
-UP_TO_SALES = ("readiness", "extract_changes", "check_records", "push_contacts", "push_dispatch_invoices")
-
-
-def _state(url: str, entity: str, number: str) -> dict:
-    with db(url) as conn:
-        return conn.execute("SELECT * FROM xero_sync.record_state WHERE entity = %s AND omono_number = %s",
-                            (entity, number)).fetchone()
 
 
 def _say(url: str, entity: str, number: str) -> str:
-    return " ".join(_state(url, entity, number)["last_messages"])
+    return " ".join(record_state(url, entity, number)["last_messages"])
 
 
 def _sql(url: str, sql: str, *args: object) -> None:
@@ -58,7 +51,7 @@ def test_two_bills_with_one_supplier_number_never_become_one(xero_org: XeroOrg, 
     run_steps("r1")
     bills = _invoices(admin, "SUP-SAME")
     assert len(bills) == 1
-    states = [_state(fresh_db, "delivery_invoice", d["number"]) for d in (first, second)]
+    states = [record_state(fresh_db, "delivery_invoice", d["number"]) for d in (first, second)]
     assert sorted(s["status"] for s in states) == ["held", "synced"]
     held = next(s for s in states if s["status"] == "held")
     assert "SUP-SAME" in " ".join(held["last_messages"])
@@ -68,13 +61,13 @@ def test_an_edit_after_the_bookkeeper_approved_our_draft_keeps_it_approved(xero_
                                                                            admin: httpx.Client) -> None:
     seed(fresh_db, documents=8)
     _sql(fresh_db, "INSERT INTO xero_sync.settings (key, value) VALUES ('status.dispatch_invoice', '\"DRAFT\"')")
-    run_steps("r1", UP_TO_SALES)
+    run_steps("r1", TO_SALES)
     with db(fresh_db) as conn:
         number = conn.execute("SELECT number FROM omono.dispatch_invoices WHERE id = 1").fetchone()["number"]
     admin.post(f"/tenants/{UK_TENANT}/invoices/{number}/approve").raise_for_status()
     _sql(fresh_db, "UPDATE omono.dispatch_invoice_lines SET quantity = quantity + 1 WHERE invoice_id = 1")
-    run_steps("r2", UP_TO_SALES[1:])
-    assert _state(fresh_db, "dispatch_invoice", number)["status"] == "synced"
+    run_steps("r2", TO_SALES[1:])
+    assert record_state(fresh_db, "dispatch_invoice", number)["status"] == "synced"
     [invoice] = _invoices(admin, number)
     assert invoice["Status"] == "AUTHORISED"
 
@@ -82,34 +75,34 @@ def test_an_edit_after_the_bookkeeper_approved_our_draft_keeps_it_approved(xero_
 def test_a_document_linked_to_one_a_person_typed_is_never_overwritten_later(xero_org: XeroOrg, fresh_db: str,
                                                                             admin: httpx.Client) -> None:
     seed(fresh_db, documents=8)
-    run_steps("r1", UP_TO_SALES[:4])
-    run_steps("rehearsal", UP_TO_SALES[1:], params={"dry_run": True})
+    run_steps("r1", TO_SALES[:4])
+    run_steps("rehearsal", TO_SALES[1:], params={"dry_run": True})
     with db(fresh_db) as conn:
         would = conn.execute("SELECT omono_id, omono_number, sent FROM xero_sync.sync_log WHERE run_id = 'rehearsal' "
                              "AND entity = 'dispatch_invoice' ORDER BY id LIMIT 1").fetchone()
     admin.post(f"/tenants/{UK_TENANT}/seed", json={"Invoices": [{**would["sent"], "Status": "AUTHORISED"}]})
-    run_steps("r2", UP_TO_SALES[1:])
-    assert _state(fresh_db, "dispatch_invoice", would["omono_number"])["status"] == "synced"      # linked
+    run_steps("r2", TO_SALES[1:])
+    assert record_state(fresh_db, "dispatch_invoice", would["omono_number"])["status"] == "synced"      # linked
     _sql(fresh_db, "UPDATE omono.dispatch_invoice_lines SET description = 'Changed in Omono' WHERE invoice_id = %s",
          would["omono_id"])
-    run_steps("r3", UP_TO_SALES[1:])
+    run_steps("r3", TO_SALES[1:])
     [typed] = _invoices(admin, would["omono_number"])
     assert "Changed in Omono" not in [li["Description"] for li in typed["LineItems"]]
-    assert _state(fresh_db, "dispatch_invoice", would["omono_number"])["status"] == "held"
+    assert record_state(fresh_db, "dispatch_invoice", would["omono_number"])["status"] == "held"
     assert "entered there" in _say(fresh_db, "dispatch_invoice", would["omono_number"])
 
 
 def test_a_company_renamed_to_look_like_another_contact_is_held(xero_org: XeroOrg, fresh_db: str,
                                                                 admin: httpx.Client) -> None:
     seed(fresh_db, documents=8)
-    run_steps("r1", UP_TO_SALES[:4])
+    run_steps("r1", TO_SALES[:4])
     with db(fresh_db) as conn:
         one, two = conn.execute("SELECT id, name, account_number FROM omono.companies ORDER BY id LIMIT 2").fetchall()
     _sql(fresh_db, "UPDATE omono.companies SET name = %s WHERE id = %s", f"  {one['name'].upper()} ", two["id"])
-    run_steps("r2", UP_TO_SALES[1:4])
+    run_steps("r2", TO_SALES[1:4])
     names = [c["Name"].casefold() for c in xero_objects(admin, "contacts")]
     assert names.count(one["name"].casefold()) == 1
-    assert _state(fresh_db, "contact", two["account_number"])["status"] == "held"
+    assert record_state(fresh_db, "contact", two["account_number"])["status"] == "held"
 
 
 def test_a_capital_dotted_i_and_full_width_letters_are_the_same_name(xero_org: XeroOrg, fresh_db: str,
@@ -118,8 +111,8 @@ def test_a_capital_dotted_i_and_full_width_letters_are_the_same_name(xero_org: X
     with db(fresh_db) as conn:
         for i, name in enumerate(("\u0130zmir Foods", "izmir foods", "\uff21\uff23\uff2d\uff25 Ltd", "ACME Ltd")):
             conn.execute("INSERT INTO omono.companies (account_number, name) VALUES (%s, %s)", (f"LA{i}", name))
-    run_steps("r1", UP_TO_SALES[:4])
-    held = [_state(fresh_db, "contact", f"LA{i}")["status"] for i in range(4)]
+    run_steps("r1", TO_SALES[:4])
+    held = [record_state(fresh_db, "contact", f"LA{i}")["status"] for i in range(4)]
     assert held.count("held") == 2 and held.count("synced") == 2
 
 
@@ -128,8 +121,8 @@ def test_a_number_too_long_to_look_up_is_red_and_does_not_block_the_others(xero_
     seed(fresh_db, documents=8)
     long_number = "SO-" + "\u20ac" * 240
     _sql(fresh_db, "UPDATE omono.dispatch_invoices SET number = %s WHERE id = 1", long_number)
-    run_steps("r1", UP_TO_SALES)
-    assert _state(fresh_db, "dispatch_invoice", long_number)["status"] == "held"
+    run_steps("r1", TO_SALES)
+    assert record_state(fresh_db, "dispatch_invoice", long_number)["status"] == "held"
     with db(fresh_db) as conn:
         others = conn.execute("SELECT count(*) AS n FROM xero_sync.record_state WHERE entity = 'dispatch_invoice' "
                               "AND status = 'synced'").fetchone()["n"]
@@ -139,14 +132,14 @@ def test_a_number_too_long_to_look_up_is_red_and_does_not_block_the_others(xero_
 def test_a_cancellation_xero_refused_is_not_sent_again_every_run(xero_org: XeroOrg, fresh_db: str,
                                                                  admin: httpx.Client) -> None:
     seed(fresh_db, documents=8)
-    run_steps("r1", UP_TO_SALES)
+    run_steps("r1", TO_SALES)
     with db(fresh_db) as conn:
         number = conn.execute("SELECT number FROM omono.dispatch_invoices WHERE id = 2").fetchone()["number"]
     [invoice] = _invoices(admin, number)
     admin.post(f"/tenants/{UK_TENANT}/payments", json={"InvoiceID": invoice["InvoiceID"], "Amount": 1})
     _sql(fresh_db, "UPDATE omono.dispatch_invoices SET status = 'cancelled' WHERE id = 2")
-    run_steps("r2", UP_TO_SALES[1:])
-    assert _state(fresh_db, "dispatch_invoice", number)["status"] == "failed"
+    run_steps("r2", TO_SALES[1:])
+    assert record_state(fresh_db, "dispatch_invoice", number)["status"] == "failed"
     seq = last_seq(admin)                  # everything read again: the refused cancellation is not sent again
     run_steps("r3", ("extract_changes", "check_records", "push_dispatch_invoices"), params={"full_resync": True})
     assert [c for c in api_calls(admin, since=seq) if c["method"] == "POST"] == []
@@ -159,7 +152,7 @@ def test_a_tax_code_omono_has_no_rate_for_and_a_zero_exchange_rate_are_held_befo
                    "'GHOST', 'OUTPUT2')")
     _sql(fresh_db, "UPDATE omono.dispatch_invoice_lines SET tax_code = 'GHOST' WHERE invoice_id = 1")
     _sql(fresh_db, "UPDATE omono.dispatch_invoices SET currency_code = 'EUR', exchange_rate = 0 WHERE id = 2")
-    run_steps("r1", UP_TO_SALES)
+    run_steps("r1", TO_SALES)
     with db(fresh_db) as conn:
         first, second = [r["number"] for r in conn.execute(
             "SELECT number FROM omono.dispatch_invoices WHERE id IN (1, 2) ORDER BY id")]

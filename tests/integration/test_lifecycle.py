@@ -10,7 +10,7 @@ import pytest
 
 from include.commands import demo_data
 from include.omono_xero_sync import lifecycle, settings
-from tests.support.pipeline_env import XeroOrg, api_calls, db, last_seq, run_sync, seed
+from tests.support.pipeline_env import XeroOrg, api_calls, db, last_seq, record_state, run_sync, seed
 from tests.support.xero_sdk import UK_TENANT
 
 pytestmark = pytest.mark.integration
@@ -18,12 +18,6 @@ pytestmark = pytest.mark.integration
 
 def _invoices(admin: httpx.Client) -> dict[str, dict]:
     return {i["InvoiceNumber"]: i for i in admin.get(f"/tenants/{UK_TENANT}/invoices").json()["invoices"]}
-
-
-def _state(url: str, entity: str, number: str) -> dict:
-    with db(url) as conn:
-        return conn.execute("SELECT * FROM xero_sync.record_state WHERE entity = %s AND omono_number = %s",
-                            (entity, number)).fetchone()
 
 
 def test_edit_after_payment_in_xero_is_refused_plainly_and_not_retried_in_a_loop(
@@ -36,7 +30,7 @@ def test_edit_after_payment_in_xero_is_refused_plainly_and_not_retried_in_a_loop
         conn.execute("UPDATE omono.dispatch_invoice_lines SET quantity = quantity + 1 WHERE invoice_id = 1")
     run = run_sync(sync_dag)
     assert run.task_states["verify"] == "failed"
-    refused = _state(fresh_db, "dispatch_invoice", "SO-1001")
+    refused = record_state(fresh_db, "dispatch_invoice", "SO-1001")
     assert refused["status"] == "failed"
     assert refused["last_messages"][0].startswith("Xero has locked SO-1001 because a payment or credit note is "
                                                   "allocated to it, so the change made in Omono was not sent.")
@@ -77,9 +71,9 @@ def test_cancelling_a_paid_invoice_is_a_clear_red_item(sync_dag, xero_org: XeroO
     with db(fresh_db) as conn:
         conn.execute("UPDATE omono.dispatch_invoices SET status = 'cancelled' WHERE number = 'SO-1003'")
     assert run_sync(sync_dag).task_states["verify"] == "failed"
-    assert _state(fresh_db, "dispatch_invoice", "SO-1003")["last_messages"][0].startswith(
+    assert record_state(fresh_db, "dispatch_invoice", "SO-1003")["last_messages"][0].startswith(
         "Xero has locked SO-1003") or "payments or credit notes" in " ".join(
-        _state(fresh_db, "dispatch_invoice", "SO-1003")["last_messages"])
+        record_state(fresh_db, "dispatch_invoice", "SO-1003")["last_messages"])
     assert _invoices(admin)["SO-1003"]["Status"] == "PAID"
 
 

@@ -11,17 +11,11 @@ import httpx
 import pytest
 
 from include.omono_xero_sync import lifecycle
-from tests.support.pipeline_env import XeroOrg, db, seed, xero_objects
+from tests.support.pipeline_env import XeroOrg, db, record_state, seed, xero_objects
 from tests.support.steps import run_steps
 from tests.support.xero_sdk import UK_TENANT
 
 pytestmark = pytest.mark.integration
-
-
-def _state(url: str, entity: str, number: str) -> dict:
-    with db(url) as conn:
-        return conn.execute("SELECT * FROM xero_sync.record_state WHERE entity = %s AND omono_number = %s",
-                            (entity, number)).fetchone()
 
 
 def _company(url: str, company_id: int) -> dict:
@@ -36,7 +30,7 @@ def _typed_in_xero(admin: httpx.Client, **objects: list[dict]) -> dict:
 
 
 def _messages(url: str, entity: str, number: str) -> str:
-    return " ".join(_state(url, entity, number)["last_messages"])
+    return " ".join(record_state(url, entity, number)["last_messages"])
 
 
 def test_an_archived_xero_contact_with_the_same_name_gets_no_active_twin(xero_org: XeroOrg, fresh_db: str,
@@ -47,7 +41,7 @@ def test_an_archived_xero_contact_with_the_same_name_gets_no_active_twin(xero_or
     run_steps("r1", ("readiness", "extract_changes", "check_records", "push_contacts"))
     twins = [c for c in xero_objects(admin, "contacts") if c["Name"].lower() == company["name"].lower()]
     assert len(twins) == 1 and twins[0]["ContactStatus"] == "ARCHIVED"
-    state = _state(fresh_db, "contact", company["account_number"])
+    state = record_state(fresh_db, "contact", company["account_number"])
     assert state["status"] == "held"
     assert "archived" in _messages(fresh_db, "contact", company["account_number"]).lower()
     assert "restore" in _messages(fresh_db, "contact", company["account_number"]).lower()
@@ -69,7 +63,7 @@ def test_an_invoice_the_bookkeeper_typed_with_the_same_number_is_never_overwritt
     xero = [i for i in xero_objects(admin, "invoices") if i["InvoiceNumber"] == doc["number"]]
     assert len(xero) == 1
     assert [li["Description"] for li in xero[0]["LineItems"]] == ["Typed by hand"]      # untouched
-    assert _state(fresh_db, "dispatch_invoice", doc["number"])["status"] == "held"
+    assert record_state(fresh_db, "dispatch_invoice", doc["number"])["status"] == "held"
     assert "already" in _messages(fresh_db, "dispatch_invoice", doc["number"])
 
 
@@ -83,7 +77,7 @@ def test_a_typed_document_whose_content_equals_omonos_is_linked_and_logged_as_su
                              "entity = 'dispatch_invoice' ORDER BY id LIMIT 1").fetchone()
     _typed_in_xero(admin, Invoices=[{**would["sent"], "Status": "AUTHORISED"}])
     run_steps("r2", ("extract_changes", "check_records", "push_dispatch_invoices"))
-    assert _state(fresh_db, "dispatch_invoice", would["omono_number"])["status"] == "synced"
+    assert record_state(fresh_db, "dispatch_invoice", would["omono_number"])["status"] == "synced"
     with db(fresh_db) as conn:
         action = conn.execute("SELECT action FROM xero_sync.sync_log WHERE run_id = 'r2' AND omono_number = %s",
                               (would["omono_number"],)).fetchone()["action"]
@@ -106,7 +100,7 @@ def test_a_matched_document_xero_has_voided_is_not_adopted_as_synced(xero_org: X
         client_for(conn).write("update_invoice", invoice["InvoiceID"],
                                to_model("Invoices", {"Invoices": [{"Status": "VOIDED"}]}), unitdp=4)
     run_steps("r2", params={"full_resync": True})
-    state = _state(fresh_db, "dispatch_invoice", number)
+    state = record_state(fresh_db, "dispatch_invoice", number)
     assert state["status"] != "synced"
     assert "voided" in _messages(fresh_db, "dispatch_invoice", number).lower()
     assert [i["Status"] for i in xero_objects(admin, "invoices") if i["InvoiceNumber"] == number] == ["VOIDED"]
@@ -141,7 +135,7 @@ def test_numbers_with_quotes_or_commas_are_found_after_a_lost_answer(xero_org: X
     kind, key = ("creditnotes", "CreditNoteNumber") if credit else ("invoices", "InvoiceNumber")
     assert [d[key] for d in xero_objects(admin, kind)].count(number) == 1
     entity = "purchase_credit_note" if credit else "delivery_invoice"
-    assert _state(fresh_db, entity, omono_number)["status"] == "synced"
+    assert record_state(fresh_db, entity, omono_number)["status"] == "synced"
 
 
 def test_a_bill_keyed_from_the_suppliers_paper_is_not_created_twice(xero_org: XeroOrg, fresh_db: str,
@@ -161,7 +155,7 @@ def test_a_bill_keyed_from_the_suppliers_paper_is_not_created_twice(xero_org: Xe
     same_ref = [i for i in xero_objects(admin, "invoices")
                 if i["Type"] == "ACCPAY" and i["InvoiceNumber"] == bill["supplier_invoice_ref"]]
     assert len(same_ref) == 1                                         # the bill the bookkeeper keyed, alone
-    assert _state(fresh_db, "delivery_invoice", bill["number"])["status"] == "held"
+    assert record_state(fresh_db, "delivery_invoice", bill["number"])["status"] == "held"
     assert bill["supplier_invoice_ref"] in _messages(fresh_db, "delivery_invoice", bill["number"])
 
 
@@ -176,6 +170,6 @@ def test_company_names_that_differ_only_in_unicode_form_case_or_spaces_give_one_
     same = [c for c in xero_objects(admin, "contacts")
             if unicodedata.normalize("NFC", c["Name"]).strip().casefold() == composed.casefold()]
     assert len(same) == 1
-    held = [_state(fresh_db, "contact", f"CR{i}") for i in range(3)]
+    held = [record_state(fresh_db, "contact", f"CR{i}") for i in range(3)]
     assert sorted(s["status"] for s in held) == ["held", "held", "synced"]
     assert all("same name" in " ".join(s["last_messages"]) for s in held if s["status"] == "held")

@@ -6,18 +6,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.support.pipeline_env import XeroOrg, db, seed, xero_objects
-from tests.support.steps import run_steps
+from tests.support.pipeline_env import XeroOrg, db, record_state, seed, xero_objects
+from tests.support.steps import TO_SALES, run_steps
 from tests.support.xero_sdk import UK_TENANT
 
 pytestmark = pytest.mark.integration
-TO_SALES = ("readiness", "extract_changes", "check_records", "push_contacts", "push_dispatch_invoices")
-
-
-def _state(url: str, entity: str, number: str) -> dict:
-    with db(url) as conn:
-        return conn.execute("SELECT * FROM xero_sync.record_state WHERE entity = %s AND omono_number = %s",
-                            (entity, number)).fetchone()
 
 
 def _invoice(admin: httpx.Client, number: str) -> dict | None:
@@ -37,7 +30,7 @@ def test_a_tax_mapping_to_a_xero_rate_of_another_percentage_is_red_and_names_bot
     tax_light = next(c for c in ready["checks"] if c["key"] == "tax_rates")
     assert not tax_light["ok"] and "20%" in tax_light["detail"] and "5%" in tax_light["detail"]
     assert _invoice(admin, doc) is None
-    state = _state(fresh_db, "dispatch_invoice", doc)
+    state = record_state(fresh_db, "dispatch_invoice", doc)
     message = " ".join(state["last_messages"])
     assert state["status"] == "held" and "20%" in message and "5%" in message and "RROUTPUT" in message
 
@@ -67,7 +60,7 @@ def test_totals_xero_computes_otherwise_are_red_with_both_figures(xero_org: Xero
     in_xero = _invoice(admin, number)
     sub_total = in_xero["SubTotal"]                                    # 100.00 a line
     assert in_xero["TotalTax"] == sub_total * 0.05
-    state = _state(fresh_db, "dispatch_invoice", number)
+    state = record_state(fresh_db, "dispatch_invoice", number)
     message = " ".join(state["last_messages"])
     assert state["status"] == "failed" and "totals differ" in message
     assert f"tax {sub_total * 0.2:,.2f} = {sub_total * 1.2:,.2f} GBP" in message            # Omono's, at 20%
@@ -87,9 +80,9 @@ def test_a_discount_line_is_sent_when_the_total_stays_positive_and_a_negative_to
     run_steps("r1", TO_SALES)
     discounted = _invoice(admin, numbers[0])
     assert discounted is not None and discounted["LineItems"][-1]["LineAmount"] == -5.0
-    assert _state(fresh_db, "dispatch_invoice", numbers[0])["status"] == "synced"
+    assert record_state(fresh_db, "dispatch_invoice", numbers[0])["status"] == "synced"
     assert _invoice(admin, numbers[1]) is None
-    held = _state(fresh_db, "dispatch_invoice", numbers[1])
+    held = record_state(fresh_db, "dispatch_invoice", numbers[1])
     assert held["status"] == "held" and "credit note" in " ".join(held["last_messages"])
 
 
@@ -104,7 +97,7 @@ def test_a_document_in_a_period_xero_has_locked_is_held_with_what_to_do(xero_org
                              "LIMIT 1").fetchone()["number"]
     ready = run_steps("r1", TO_SALES)["readiness"]
     assert "10 Sep 2026" in next(c for c in ready["checks"] if c["key"] == "lock_date")["detail"]
-    held = _state(fresh_db, "dispatch_invoice", early)
+    held = record_state(fresh_db, "dispatch_invoice", early)
     assert held["status"] == "held" and "lock date" in " ".join(held["last_messages"])
     assert "move the lock date in Xero" in " ".join(held["last_messages"])
     assert _invoice(admin, early) is None and _invoice(admin, later) is not None

@@ -101,6 +101,13 @@ def db(url: str) -> psycopg.Connection:
     return psycopg.connect(url, row_factory=psycopg.rows.dict_row)
 
 
+def record_state(url: str, entity: str, number: str) -> dict | None:
+    """A record's row in `xero_sync.record_state`, by Omono number: what the sync log's record page shows."""
+    with db(url) as conn:
+        return conn.execute("SELECT * FROM xero_sync.record_state WHERE entity = %s AND omono_number = %s",
+                            (entity, number)).fetchone()
+
+
 def seed(url: str, documents: int = 20, bad_share: float = 0.0) -> dict[str, int]:
     """Demo Omono data plus the demo mappings (no deliberately bad records unless asked)."""
     from include.commands import demo_data

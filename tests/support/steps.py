@@ -16,6 +16,8 @@ _PUSHED = {"push_contacts": ["contact"], "push_dispatch_invoices": ["dispatch_in
            "push_delivery_invoices": ["delivery_invoice"],
            "push_credit_notes": ["sales_credit_note", "purchase_credit_note"]}
 
+TO_SALES = ("readiness", "extract_changes", "check_records", "push_contacts", "push_dispatch_invoices")
+
 
 def run_step(step: str, run_id: str, params: dict | None = None) -> Any:
     from include.omono_xero_sync import pipeline
