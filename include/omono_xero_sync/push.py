@@ -417,7 +417,8 @@ class Pusher:
         numbers = sorted({n for p in fresh for n in (_xero_number(self.entity, p), p.number) if n})
         if self.finder is None:        # the numbers this task may look up: a bill has its supplier's and Omono's
             per_record = 2 if self.entity.xero_type == "ACCPAY" else 1
-            pending = extract.count_pending(self.conn, self.ctx.run_id, self.entity.name) + len(fresh)
+            # the queue still counts this first group as pending (it is marked sending only when written)
+            pending = max(extract.count_pending(self.conn, self.ctx.run_id, self.entity.name), len(fresh))
             self.finder = matching.DocumentFinder(self.client, self.entity, pending * per_record)
         found = self.finder.find(numbers, fresh=self.rechecking) if numbers else []
         written = state.written_for(self.conn, self.entity.name, [p.omono_id for p in fresh])

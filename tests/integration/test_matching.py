@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from include.omono_xero_sync import lifecycle
-from tests.support.pipeline_env import XeroOrg, db, record_state, seed, xero_objects
+from tests.support.pipeline_env import XeroOrg, api_calls, db, last_seq, record_state, seed, xero_objects
 from tests.support.steps import run_steps
 from tests.support.xero_sdk import UK_TENANT
 
@@ -173,3 +173,42 @@ def test_company_names_that_differ_only_in_unicode_form_case_or_spaces_give_one_
     held = [record_state(fresh_db, "contact", f"CR{i}") for i in range(3)]
     assert sorted(s["status"] for s in held) == ["held", "held", "synced"]
     assert all("same name" in " ".join(s["last_messages"]) for s in held if s["status"] == "held")
+
+
+@pytest.mark.parametrize(("typed", "by_list"), [(120, True), (2_001, False)],
+                         ids=["few-in-xero-list-read-once", "many-in-xero-numbers-asked"])
+def test_documents_are_looked_up_the_cheaper_way_for_what_xero_holds_and_found_either_way(
+        typed: int, by_list: bool, xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
+    """Issue 11: into an organisation that already holds invoices, the push either reads Xero's list once (pages of
+    1,000, summary fields) or asks for its numbers 50 a call, whichever costs fewer calls; either way a number the
+    bookkeeper typed is found (and is a clash, red), and nothing is created twice."""
+    seed(fresh_db, documents=240)
+    run_steps("r1", ("readiness", "extract_changes", "check_records", "push_contacts"))
+    with db(fresh_db) as conn:
+        numbers = [r["number"] for r in conn.execute("SELECT number FROM omono.dispatch_invoices ORDER BY id")]
+        contact = conn.execute("SELECT s.xero_id FROM omono.dispatch_invoices d JOIN xero_sync.record_state s ON "
+                               "s.entity = 'contact' AND s.omono_id = d.company_id ORDER BY d.id LIMIT 1"
+                               ).fetchone()["xero_id"]
+    by_number = -(-len(numbers) // 50)
+    assert by_number >= 3                      # more than one look-up's worth, so the choice is made
+    line = {"Description": "Typed by hand", "Quantity": 1, "UnitAmount": 10, "AccountCode": "200",
+            "TaxType": "OUTPUT2"}
+    typed_numbers = [numbers[0]] + [f"BK-{i:05d}" for i in range(1, typed)]
+    for start in range(0, typed, 500):
+        _typed_in_xero(admin, Invoices=[{"Type": "ACCREC", "Contact": {"ContactID": str(contact)},
+                                         "InvoiceNumber": n, "Date": "2026-09-02", "Status": "AUTHORISED",
+                                         "LineItems": [line]} for n in typed_numbers[start:start + 500]])
+    seq = last_seq(admin)
+    run_steps("r2", ("extract_changes", "check_records", "push_dispatch_invoices"))
+    reads = [c for c in api_calls(admin, since=seq) if c["method"] == "GET"]
+    listed = [c for c in reads if "page=" in c["query"] and "pageSize=1000" in c["query"]]
+    # then, either way, one call asks Xero whether the hit was created by this app (it was not: a clash)
+    if by_list:     # count, one page of 1,000 summaries (2 calls < 3 by number), the one hit read in full by id
+        assert (len(reads), len(listed)) == (1 + 1 + 1 + 1, 1)
+    else:           # count, then the numbers 50 a call (3 pages of 1,000 would cost more)
+        assert (len(reads), len(listed)) == (1 + by_number + 1, 0)
+    invoices = [i["InvoiceNumber"] for i in xero_objects(admin, "invoices") if i["Type"] == "ACCREC"]
+    assert all(invoices.count(n) == 1 for n in numbers)                      # nothing twice
+    assert len(invoices) == typed + len(numbers) - 1
+    assert record_state(fresh_db, "dispatch_invoice", numbers[0])["status"] == "held"     # the clash, red
+    assert all(record_state(fresh_db, "dispatch_invoice", n)["status"] == "synced" for n in numbers[1:])
