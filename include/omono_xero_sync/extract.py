@@ -22,8 +22,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from include.omono_xero_sync import entities, settings, state
-from include.omono_xero_sync.sync_log import RunContext
+from include.omono_xero_sync import entities, settings, state, sync_log
 
 log = logging.getLogger(__name__)
 S = settings.STATE_SCHEMA
@@ -142,9 +141,10 @@ def _tombstones(state_conn: psycopg.Connection, name: str, ids: list[int], loade
     is never re-read again."""
     gone = sorted(set(ids) - {r["id"] for r in loaded})
     known = state.records(state_conn, name, gone) if gone else {}
+    logged = sync_log.last_numbers(state_conn, name, [i for i in gone if not (known.get(i) or {}).get("omono_number")])
     out = []
     for omono_id in gone:
-        number = (known.get(omono_id) or {}).get("omono_number") or f"#{omono_id}"
+        number = (known.get(omono_id) or {}).get("omono_number") or logged.get(omono_id) or f"#{omono_id}"
         out.append({"id": omono_id, "deleted": True, "number": number, "name": number,
                     "account_number": number if name == "contact" else None, "status": "cancelled", "lines": []})
     return out
@@ -172,8 +172,8 @@ def _load(omono: psycopg.Connection, name: str, ids: list[int]) -> list[dict]:
     return load_contacts(omono, ids) if name == "contact" else load_documents(omono, name, ids)
 
 
-def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, ctx: RunContext, *, full: bool = False,
-            date_range: tuple[date, date] | None = None) -> dict[str, int]:
+def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, ctx: sync_log.RunContext, *,
+            full: bool = False, date_range: tuple[date, date] | None = None) -> dict[str, int]:
     """Stage this run's records in xero_sync.run_queue, CHUNK at a time (memory stays flat whatever the backlog);
     returns how many per entity."""
     run_id, dry_run = ctx.run_id, ctx.dry_run

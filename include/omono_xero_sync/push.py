@@ -549,7 +549,10 @@ class Pusher:
             last_sent=transform.jsonable(p.payload), sending_key=None, sending_since=None)
 
     def _link(self, p: Plan, doc: Any) -> None:
+        """Taken as the record's copy: remembered like a document it wrote, so a reset still knows it is the record's
+        (a later deletion in Omono voids it; a backfill adopts it, as it would have updated it before the reset)."""
         doc_id = self._doc_id(doc)
+        self.written.append((doc_id, p.omono_id))
         self._outcome(p.omono_id, p.number, "linked", "synced", xero_id=doc_id, messages=[
             f"{p.number} was already in Xero with exactly Omono's content (entered there, not by this "
             "integration); it was linked and left as it is."], content_hash=p.digest, xero_status=_status(doc),
@@ -722,7 +725,7 @@ class Pusher:
             return
         p = batch[0]
         messages = transform.explain(p.number, refusal_messages(exc))
-        self._outcome(p.omono_id, p.number, "failed", "failed", messages=messages,
+        self._outcome(p.omono_id, p.number, "failed", "failed", messages=messages, xero_id=p.xero_id,
                       sent=transform.jsonable(p.payload), answer={"status": exc.status, "errors": messages},
                       attempt=attempt_of_refusal(self.method, (), exc),
                       last_sent=transform.jsonable(p.payload), sending_key=None, sending_since=None)
@@ -740,7 +743,7 @@ class Pusher:
             if failed:
                 self._outcome(p.omono_id, p.number, "failed", "failed", messages=transform.explain(p.number, errors),
                               sent=sent, answer=summary, attempt=attempt, last_sent=sent, sending_key=None,
-                              sending_since=None)
+                              sending_since=None, xero_id=p.xero_id)     # an update names the document it concerns
                 continue
             self.written.append((str(xero_id), p.omono_id))
             fields = {"xero_id": str(xero_id), "content_hash": p.digest, "last_sent": sent, "xero_number": number,

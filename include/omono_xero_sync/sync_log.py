@@ -86,6 +86,16 @@ def unresolved(conn: psycopg.Connection) -> list[dict]:
         f"(SELECT max(id) FROM {S}.reconciliations) ORDER BY 1, 3").fetchall()
 
 
+def last_numbers(conn: psycopg.Connection, entity: str, omono_ids: list[int]) -> dict[int, str]:
+    """The number each record last had in the log (kept across a reset): what a record deleted in Omono is called
+    once the state that knew it is gone."""
+    if not omono_ids:
+        return {}
+    return {r["omono_id"]: r["omono_number"] for r in conn.execute(
+        f"SELECT DISTINCT ON (omono_id) omono_id, omono_number FROM {S}.sync_log WHERE entity = %s AND omono_id = "
+        "ANY(%s) AND omono_number IS NOT NULL ORDER BY omono_id, id DESC", (entity, omono_ids))}
+
+
 def rows_for_run(conn: psycopg.Connection, dag_id: str, run_id: str) -> list[dict]:
     return conn.execute(f"SELECT * FROM {S}.sync_log WHERE dag_id = %s AND run_id = %s ORDER BY id",
                         (dag_id, run_id)).fetchall()

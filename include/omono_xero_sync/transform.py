@@ -184,8 +184,8 @@ _HINTS = (
      "Xero has locked {number} because a payment or credit note is allocated to it, so the change made in Omono "
      "was not sent. Make the same change in Xero (or remove the payment there), then choose Retry; or Skip it."),
     ("because it has payments or credit notes allocated",
-     "{number} was cancelled in Omono, but Xero cannot void it because a payment or credit note is allocated to "
-     "it. Remove the payment or allocation in Xero, then choose Retry; or Skip it."),
+     "{number} was cancelled or deleted in Omono, but Xero cannot void it because a payment or credit note is "
+     "allocated to it. Remove the payment or allocation in Xero, then choose Retry; or Skip it."),
     ("not of valid status for modification",
      "{number} is voided, deleted or approved in Xero in a way that no longer allows this change. Check it in "
      "Xero; then Retry or Skip."),

@@ -127,3 +127,19 @@ def test_deleted_credit_note(history_world: object) -> None:
     script.sql("DELETE FROM omono.credit_notes WHERE id = %s", (note,))
     script.sync()
     _assert_clean(script)
+
+
+def test_deleted_allocated_credit_note_after_reset(history_world: object) -> None:
+    """D9 (soak after the fixes, seed 9103): a credit note deleted outright in Omono while its credit is allocated in
+    Xero is red (Xero cannot void it until the allocation is removed); after a reset and a backfill it must be red
+    again, not forgotten while it stays live and allocated in Xero."""
+    script = Script(history_world)
+    invoice = script.invoice("SO-1001", 1, "100.00")
+    note = script.credit_note("CN-3001", 1, invoice, "30.00")
+    script.sync()
+    script.sql("DELETE FROM omono.credit_note_lines WHERE credit_note_id = %s", (note,))
+    script.sql("DELETE FROM omono.credit_notes WHERE id = %s", (note,))
+    script.sync()
+    _reset(script)
+    script.sync(RunSpec("backfill", {"date_from": "2026-08-01", "date_to": "2026-12-31"}))
+    _assert_clean(script)
