@@ -1,0 +1,120 @@
+"""One process that runs sync runs of the real DAG (`dag.test()`, tasks in this process) and reports, as one JSON
+line on stdout, what the bench needs of each: wall and CPU time, the emulator's CPU, the API calls with their
+times, each task's window, the SQL statements issued (with their times) and the peak memory of this process.
+
+A process of its own per size, so that its peak RSS is the sync's, not the data generator's or another size's.
+Started by `tests/bench/bench_sync.py`, with Airflow's environment and the emulator's address already set."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Generator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+STATEMENTS: list[tuple[float, bool]] = []        # (when, touches the token store)
+_counting = [True]
+
+
+def count_statements() -> None:
+    """Every statement the pipeline sends to PostgreSQL, by wrapping psycopg's cursor (one entry per round trip
+    of execute/executemany/copy); the bench's own queries are not counted."""
+    for name in ("execute", "executemany", "copy"):
+        original = getattr(psycopg.Cursor, name)
+
+        def counted(self: Any, query: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            if _counting[0]:
+                STATEMENTS.append((time.time(), "oauth_tokens" in str(query)))
+            return _original(self, query, *args, **kwargs)
+
+        setattr(psycopg.Cursor, name, counted)
+
+
+@contextmanager
+def quiet(log: Path) -> Generator[None, None, None]:
+    """Airflow's task logs go to a file, so that stdout carries only the report."""
+    sys.stdout.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log, "a") as out:
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+
+
+def emulator_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def table_rows(url: str) -> dict[str, int]:
+    _counting[0] = False
+    try:
+        with psycopg.connect(url) as conn:
+            return {t: conn.execute(f"SELECT count(*) FROM xero_sync.{t}").fetchone()[0]
+                    for t in ("sync_log", "run_queue")}
+    finally:
+        _counting[0] = True
+
+
+def one_run(dag: Any, label: str, args: argparse.Namespace) -> dict[str, Any]:
+    calls_url = f"{args.emulator}/_emulator/requests"
+    seq = max((r["seq"] for r in httpx.get(calls_url, timeout=120).json()["requests"][-1:]), default=0)
+    rows_before, statements_before = table_rows(args.db), len(STATEMENTS)
+    usage, emu, started = resource.getrusage(resource.RUSAGE_SELF), emulator_cpu(args.emulator_pid), time.time()
+    with quiet(args.log):
+        run = dag.test(run_conf={"dry_run": False, "full_resync": False, "date_from": None, "date_to": None})
+    wall = time.time() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    calls = [{k: c[k] for k in ("method", "path", "query", "status", "at_ms")}
+             for c in httpx.get(calls_url, params={"since": seq}, timeout=300).json()["requests"]
+             if c["path"].startswith("/api.xro")]
+    return {
+        "label": label, "state": str(run.state), "wall_s": wall,
+        "cpu_s": (after.ru_utime + after.ru_stime) - (usage.ru_utime + usage.ru_stime),
+        "emulator_cpu_s": emulator_cpu(args.emulator_pid) - emu,
+        "peak_rss_mb": after.ru_maxrss / 1024,
+        "rows_added": {t: n - rows_before[t] for t, n in table_rows(args.db).items()},
+        "rows_after": table_rows(args.db),
+        "calls": calls,
+        "statements": STATEMENTS[statements_before:],
+        "tasks": [{"task_id": ti.task_id, "state": str(ti.state), "start": ti.start_date.timestamp(),
+                   "end": ti.end_date.timestamp()} for ti in run.get_task_instances() if ti.start_date and ti.end_date],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--emulator", required=True)
+    parser.add_argument("--emulator-pid", type=int, required=True)
+    parser.add_argument("--runs", default="first,unchanged")
+    parser.add_argument("--log", type=Path, required=True)
+    args = parser.parse_args()
+    from airflow.dag_processing.dagbag import DagBag
+
+    from include.commands import connect
+
+    with quiet(args.log):
+        connect.connect()
+        dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag("omono_xero_sync")
+    count_statements()
+    report = [one_run(dag, label, args) for label in args.runs.split(",")]
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
