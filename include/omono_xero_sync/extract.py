@@ -96,11 +96,18 @@ def _gone_credit_notes(state_conn: psycopg.Connection, wanted: dict[str, set[int
         wanted[entity] |= known
 
 
-def _written_but_gone(state_conn: psycopg.Connection, wanted: dict[str, set[int]]) -> None:
+def _written_but_gone(omono: psycopg.Connection, state_conn: psycopg.Connection, wanted: dict[str, set[int]],
+                      only_gone: bool) -> None:
     """On a full read (first run, or after a reset): records this integration once wrote to Xero are looked at too,
-    so one deleted outright in Omono meanwhile is voided in Xero instead of being forgotten there."""
+    so one deleted outright in Omono meanwhile is voided in Xero instead of being forgotten there. A backfill by
+    date takes only those Omono no longer has (their date is gone with them); the rest are outside its range."""
     for entity in entities.DOCUMENTS:
-        wanted[entity.name] |= state.written_records(state_conn, entity.name)
+        written = state.written_records(state_conn, entity.name)
+        if only_gone and written:
+            table = _DOC_TABLES[entity.name][0]
+            written -= {r["id"] for r in omono.execute(f"SELECT id FROM omono.{table} WHERE id = ANY(%s)",
+                                                        (sorted(written),))}
+        wanted[entity.name] |= written
 
 
 def _kind_filter(name: str) -> str:
@@ -191,8 +198,8 @@ def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, ctx: sync
         if not dry_run:                     # a record changed in Omono since someone skipped it is sent again
             for name, times in changed_at.items():
                 state.unskip_changed(state_conn, name, times, ctx)
-        if floor is None and date_range is None:
-            _written_but_gone(state_conn, wanted)
+        if floor is None:
+            _written_but_gone(omono, state_conn, wanted, only_gone=date_range is not None)
         for name, ids in state.ids_to_reread(state_conn, wanted.get("contact", set())).items():
             wanted[name].update(ids)
         for entity in (*entities.DOCUMENTS, entities.CONTACT):
@@ -203,8 +210,7 @@ def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, ctx: sync
                 chunk = ids[i:i + CHUNK]
                 recs = _without_skipped(state_conn, entity.name, _load(omono, entity.name, chunk))
                 named_companies.update(r["company_id"] for r in recs if r.get("company_id"))
-                if date_range is None:
-                    recs += _tombstones(state_conn, entity.name, chunk, recs)
+                recs += _tombstones(state_conn, entity.name, chunk, recs)
                 _stage(state_conn, run_id, entity.name, recs, dry_run, read["xmax"])
                 counts[entity.name] += len(recs)
         if not dry_run and date_range is None:

@@ -226,7 +226,8 @@ class History:
         for run in runs:
             self.result.trace.append(f"    {run.spec.run_id}: {run.state}")
         complete = {r.spec.run_id for r in runs if r.state == "success"} if len(runs) == 1 and not chosen else set()
-        self._judge(label, [s.run_id for s in specs], complete)
+        acted = any(r.state == "success" for r in runs) and during is None
+        self._judge(label, [s.run_id for s in specs], complete, credit=acted)
 
     def _dry_run(self, label: str, run_id: str) -> None:
         self.result.trace.append(f"{label} [sync] {run_id}: dry run")
@@ -254,14 +255,17 @@ class History:
         self.result.runs += 1
         self.result.faults["dag.test run"] += 1
         self.result.trace.append(f"    dag.test: {outcome}")
-        self._judge(label, [], set())
+        failed = set(outcome.partition("not successful: ")[2].rstrip(")").split(", "))
+        self._judge(label, [], set(), credit=failed <= {"", "verify"})     # red records only: it acted on all
 
     # -- judging ---------------------------------------------------------------------------------------------
-    def _judge(self, label: str, run_ids: list[str], complete: set[str], converged: bool = False) -> None:
+    def _judge(self, label: str, run_ids: list[str], complete: set[str], converged: bool = False,
+               credit: bool = True) -> list[Violation]:
         snap = oracle.snapshot(self.world, self.ledger)
-        found = oracle.judge(snap, converged=converged)
+        found = oracle.judge(snap, converged=converged, credit=credit)
         found += oracle.check_log_agrees(self.world, snap, run_ids, complete)
         self._record(label, found)
+        return found
 
     def _record(self, label: str, found: list[Violation]) -> None:
         for v in found:
@@ -283,4 +287,14 @@ class History:
         complete = {run_id} if runs[0].state == "success" else set()
         if not complete:
             self._record("final", [Violation("loss", run_id, f"the clean final run ended {runs[0].state}")])
-        self._judge("final", [run_id], complete, converged=True)
+        verdict = self._judge("final", [run_id], complete, converged=True)
+        self._reconcile(run_id, verdict)
+
+    def _reconcile(self, run_id: str, verdict: list[Violation]) -> None:
+        """The product's own reconciliation over every date the histories use, judged against the oracle's verdict."""
+        spec = RunSpec(f"{run_id}-reconcile", {"date_from": "2026-01-01", "date_to": "2027-12-31"},
+                       steps=("reconcile",))
+        state = self.scheduler.sync([spec], [])[0].state
+        differences = oracle.reconciliation_differences(self.world)
+        self.result.trace.append(f"reconcile [{spec.run_id}]: {state}, {len(differences)} difference(s)")
+        self._record("reconciliation", oracle.check_reconciliation_finds(verdict, differences))

@@ -455,7 +455,8 @@ def check_not_stuck(snap: Snapshot) -> list[Violation]:
 def check_log_agrees(world: World, snap: Snapshot, run_ids: list[str], complete: set[str]) -> list[Violation]:
     """For the runs of this sync: each record's state is what the run's last sync-log row for it says; a run that
     finished leaves nothing pending; every id a row names as created/updated/linked exists in Xero; the run
-    summary's 'Needs attention' is the number of red records and refused allocations."""
+    summary's 'Needs attention' is the number of red records, refused allocations and the latest reconciliation's
+    differences."""
     out: list[Violation] = []
     ids = {_doc_id(d) for d in snap.xero_documents} | {c["ContactID"] for c in snap.contacts}
     with world.db() as conn:
@@ -498,6 +499,8 @@ def _summary_vs_state(conn: psycopg.Connection, snap: Snapshot, run_id: str) -> 
     text = render_summary(conn, RunContext("omono_xero_sync", run_id, "summarise"), 0)
     red = sum(1 for st in snap.states.values() if st["status"] in {"held", "failed"})
     red += sum(1 for a in snap.allocations if a["status"] == "failed")
+    red += conn.execute("SELECT count(*) AS n FROM xero_sync.reconciliation_differences WHERE reconciliation_id = "
+                        "(SELECT max(id) FROM xero_sync.reconciliations)").fetchone()["n"]   # red until the next one
     m = re.search(r"Needs attention: (\d+) record", text)
     said = int(m.group(1)) if m else 0
     if said != red:
@@ -523,6 +526,33 @@ def dry_run_fingerprint(world: World) -> dict[str, Any]:
     return {"states": [tuple(r.values()) for r in rows]}
 
 
+_DOCUMENT_LABEL = re.compile(r"^(ACCREC|ACCPAY|ACCRECCREDIT|ACCPAYCREDIT) (.+)$")
+
+
+def reconciliation_differences(world: World) -> list[dict]:
+    """What the product's latest reconciliation found (its own tables)."""
+    with world.db() as conn:
+        return conn.execute("SELECT d.entity, d.omono_number, d.message FROM xero_sync.reconciliation_differences d "
+                            "WHERE d.reconciliation_id = (SELECT max(id) FROM xero_sync.reconciliations)").fetchall()
+
+
+def check_reconciliation_finds(found: list[Violation], differences: list[dict]) -> list[Violation]:
+    """The product's reconciliation, run after the final clean run, must report every document this oracle finds
+    wrong (lost, wrong totals, credit misapplied): a bookkeeper relies on it to see what the oracle sees. (Its
+    further findings, e.g. a document the bookkeeper voided, are the bookkeeper's to judge, not violations.)"""
+    out = []
+    for v in found:
+        label = _DOCUMENT_LABEL.match(v.record)
+        if v.invariant not in {"loss", "wrong_total", "credit"} or not label:
+            continue
+        number = label.group(2).strip().casefold()
+        if not any(number == (d["omono_number"] or "").strip().casefold() or number in d["message"].casefold()
+                   for d in differences):
+            out.append(Violation("reconcile", v.record, f"the oracle found '{v.detail}', the reconciliation "
+                                 "reported nothing about it"))
+    return out
+
+
 ALWAYS: dict[str, Callable[[Snapshot], list[Violation]]] = {
     "duplicate contacts": check_duplicate_contacts,
     "duplicate documents": check_duplicate_documents,
@@ -541,9 +571,11 @@ CONVERGED: dict[str, Callable[[Snapshot], list[Violation]]] = {
 CHECKS = {**ALWAYS, **CONVERGED}
 
 
-def judge(snap: Snapshot, *, converged: bool) -> list[Violation]:
+def judge(snap: Snapshot, *, converged: bool, credit: bool = True) -> list[Violation]:
+    """`credit=False` after a sync that cannot have acted on Omono's latest links (no run got through, or Omono
+    changed while it ran): a credit note unlinked or deleted since is not the sync's fault yet."""
     checks = {**ALWAYS, **(CONVERGED if converged else {})}
-    if converged:
+    if converged or not credit:
         checks.pop("credit applied only where Omono links it")     # the converged credit check covers it
     found: list[Violation] = []
     for check in checks.values():

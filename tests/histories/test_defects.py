@@ -143,3 +143,24 @@ def test_deleted_allocated_credit_note_after_reset(history_world: object) -> Non
     _reset(script)
     script.sync(RunSpec("backfill", {"date_from": "2026-08-01", "date_to": "2026-12-31"}))
     _assert_clean(script)
+
+
+def test_backfill_after_reset_sees_what_omono_deleted(history_world: object) -> None:
+    """D11 (soak after the fixes, seed 9134): after a reset, a backfill by document date never looked at records the
+    sync had written that Omono has since deleted outright (their date is gone with them), so until the next
+    regular run their Xero copies stayed live, and an allocated one was not red."""
+    script = Script(history_world)
+    invoice = script.invoice("SO-1001", 1, "100.00")
+    note = script.credit_note("CN-3001", 1, invoice, "30.00")
+    gone = script.invoice("SO-1002", 2, "80.00")
+    script.sync()
+    _reset(script)
+    script.sql("DELETE FROM omono.credit_note_lines WHERE credit_note_id = %s", (note,))
+    script.sql("DELETE FROM omono.credit_notes WHERE id = %s", (note,))
+    script.sql("DELETE FROM omono.dispatch_invoice_lines WHERE invoice_id = %s", (gone,))
+    script.sql("DELETE FROM omono.dispatch_invoices WHERE id = %s", (gone,))
+    script.sync(RunSpec("backfill", {"date_from": "2026-09-01", "date_to": "2026-09-30"}))
+    assert [d["Status"] for d in script.world.objects("invoices") if d["InvoiceNumber"] == "SO-1002"] == ["VOIDED"]
+    found = script.violations(converged=False)
+    assert not found, "\n".join(map(str, found)) + "\n" + "\n".join(script.trace)
+    _assert_clean(script)

@@ -28,7 +28,8 @@ def run_step(step: str, run_id: str, params: dict | None = None) -> Any:
         return pipeline.push_entities(ctx, _PUSHED[step])
     return {"readiness": pipeline.check_readiness, "create_missing_accounts": pipeline.create_accounts,
             "extract_changes": pipeline.extract_changes, "check_records": pipeline.check_records,
-            "allocate_credit_notes": pipeline.allocate_credit_notes}[step](ctx)
+            "allocate_credit_notes": pipeline.allocate_credit_notes,
+            "reconcile": lambda c: pipeline.reconcile(c, force=True)}[step](ctx)
 
 
 def run_steps(run_id: str, steps: tuple[str, ...] = ALL_STEPS, params: dict | None = None) -> dict[str, Any]:
