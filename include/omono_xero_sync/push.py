@@ -549,10 +549,7 @@ class Pusher:
             last_sent=transform.jsonable(p.payload), sending_key=None, sending_since=None)
 
     def _link(self, p: Plan, doc: Any) -> None:
-        """Taken as the record's copy: remembered like a document it wrote, so a reset still knows it is the record's
-        (a later deletion in Omono voids it; a backfill adopts it, as it would have updated it before the reset)."""
         doc_id = self._doc_id(doc)
-        self.written.append((doc_id, p.omono_id))
         self._outcome(p.omono_id, p.number, "linked", "synced", xero_id=doc_id, messages=[
             f"{p.number} was already in Xero with exactly Omono's content (entered there, not by this "
             "integration); it was linked and left as it is."], content_hash=p.digest, xero_status=_status(doc),
