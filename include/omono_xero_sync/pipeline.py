@@ -196,27 +196,17 @@ def check_records(ctx: RunContext) -> dict[str, int]:
             rows = [LogRow(entity.name, i["omono_id"], i["omono_number"], "held", messages=found[i["omono_id"]])
                     for i in items if found.get(i["omono_id"])]
             extract.settle(conn, ctx.run_id, entity.name, [(r.omono_id, "held", r.messages) for r in rows])
-            news = _held_anew(conn, entity.name, rows)      # still held for the same reasons: no new row
             if not ctx.dry_run:       # a document held for its company is looked at again once that changes
                 waits = {i["omono_id"]: i["record"].get("company_id") for i in items
                          if i["record"].get("company_id") in checks.contact_problems}
                 state.apply_outcomes(conn, entity.name, ctx.run_id, [
                     {"omono_id": r.omono_id, "status": "held", "messages": r.messages,
-                     "company_id": waits.get(r.omono_id)} for r in news])
-            sync_log.write(conn, ctx, news)
+                     "company_id": waits.get(r.omono_id)} for r in rows])
+            sync_log.write(conn, ctx, rows)
             conn.commit()
             held[entity.name] = len(rows)
-            log.info("%s: %d checked, %d held back (%d as before)", entity.label, len(items), len(rows),
-                     len(rows) - len(news))
+            log.info("%s: %d checked, %d held back", entity.label, len(items), len(rows))
     return held
-
-
-def _held_anew(conn: psycopg.Connection, entity_name: str, rows: list[LogRow]) -> list[LogRow]:
-    """The held records whose state does not already say held for these very reasons. A record re-read without a
-    change of its own (the change log's floor is cluster-wide) adds no row and keeps its date."""
-    known = state.records(conn, entity_name, [r.omono_id for r in rows]) if rows else {}
-    return [r for r in rows if not ((st := known.get(r.omono_id)) and st["status"] == "held"
-                                    and st["last_messages"] == r.messages)]
 
 
 def _contact_problems(conn: psycopg.Connection, run_id: str, docs: list[dict]) -> dict[int, str]:
