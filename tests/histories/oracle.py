@@ -294,7 +294,9 @@ def check_credit(snap: Snapshot, *, converged: bool) -> list[Violation]:
         for invoice_id, n in Counter(a["InvoiceID"] for a in allocations).items():
             number = _number(invoices.get(invoice_id, {}))
             if target is None or invoice_id != target["InvoiceID"]:
-                if not red:
+                # an invoice deleted or cancelled in Omono that Xero cannot void for this very credit is red itself
+                holder = _record_of(snap, invoices[invoice_id]) if invoice_id in invoices else None
+                if not red and not (holder and snap.red(*holder)):
                     now = "no invoice" if linked is None else f"{linked.number}, {linked.status}"
                     out.append(Violation("credit", label, f"allocated to {number} in Xero, while Omono links it to "
                                          f"{now}; nothing is red"))
