@@ -18,6 +18,7 @@ from include.omono_xero_sync.sync_log import LogRow, RunContext
 
 log = logging.getLogger(__name__)
 S = settings.STATE_SCHEMA
+CHECK_PAGE = 25_000       # records checked at a time: memory stays flat whatever the backlog
 
 
 class NotReady(Exception):
@@ -186,27 +187,37 @@ def check_records(ctx: RunContext) -> dict[str, int]:
             tax_rates={t["TaxType"]: t["EffectiveRate"] for t in ref.tax_rates}, lock_date=lock_date,
             lock_label=lock_label)
         for entity in entities.ALL:
-            items = [i for i in extract.queued(conn, ctx.run_id, entity.name) if not i["record"].get("deleted")]
-            if entity is not entities.CONTACT:
-                checks.contact_problems = _contact_problems(conn, ctx.run_id, [i["record"] for i in items])
-                # Xero refuses to approve a document in a locked period; drafts and submitted ones it takes.
-                approved = state.get_setting(conn, f"status.{entity.name}") == "AUTHORISED"
-                checks.lock_date = lock_date if approved else None
-            found = expectations.check(entity, [i["record"] for i in items], checks)
-            rows = [LogRow(entity.name, i["omono_id"], i["omono_number"], "held", messages=found[i["omono_id"]])
-                    for i in items if found.get(i["omono_id"])]
-            extract.settle(conn, ctx.run_id, entity.name, [(r.omono_id, "held", r.messages) for r in rows])
-            if not ctx.dry_run:       # a document held for its company is looked at again once that changes
-                waits = {i["omono_id"]: i["record"].get("company_id") for i in items
-                         if i["record"].get("company_id") in checks.contact_problems}
-                state.apply_outcomes(conn, entity.name, ctx.run_id, [
-                    {"omono_id": r.omono_id, "status": "held", "messages": r.messages,
-                     "company_id": waits.get(r.omono_id)} for r in rows])
-            sync_log.write(conn, ctx, rows)
-            conn.commit()
-            held[entity.name] = len(rows)
-            log.info("%s: %d checked, %d held back", entity.label, len(items), len(rows))
+            checked = held[entity.name] = 0
+            for page in extract.pending_pages(conn, ctx.run_id, entity.name, CHECK_PAGE):   # memory stays flat
+                items = [i for i in page if not i["record"].get("deleted")]
+                held[entity.name] += _check_page(conn, ctx, entity, items, checks, lock_date)
+                checked += len(items)
+            log.info("%s: %d checked, %d held back", entity.label, checked, held[entity.name])
     return held
+
+
+def _check_page(conn: psycopg.Connection, ctx: RunContext, entity: entities.Entity, items: list[dict],
+                checks: expectations.CheckContext, lock_date: Any) -> int:
+    """One page of a kind's staged records through the expectations: what fails is held (state, queue and log in
+    one statement each), the rest flows on. Returns how many were held."""
+    if entity is not entities.CONTACT:
+        checks.contact_problems = _contact_problems(conn, ctx.run_id, [i["record"] for i in items])
+        # Xero refuses to approve a document in a locked period; drafts and submitted ones it takes.
+        approved = state.get_setting(conn, f"status.{entity.name}") == "AUTHORISED"
+        checks.lock_date = lock_date if approved else None
+    found = expectations.check(entity, [i["record"] for i in items], checks)
+    rows = [LogRow(entity.name, i["omono_id"], i["omono_number"], "held", messages=found[i["omono_id"]])
+            for i in items if found.get(i["omono_id"])]
+    extract.settle(conn, ctx.run_id, entity.name, [(r.omono_id, "held", r.messages) for r in rows])
+    if not ctx.dry_run:       # a document held for its company is looked at again once that changes
+        waits = {i["omono_id"]: i["record"].get("company_id") for i in items
+                 if i["record"].get("company_id") in checks.contact_problems}
+        state.apply_outcomes(conn, entity.name, ctx.run_id, [
+            {"omono_id": r.omono_id, "status": "held", "messages": r.messages,
+             "company_id": waits.get(r.omono_id)} for r in rows])
+    sync_log.write(conn, ctx, rows)
+    conn.commit()
+    return len(rows)
 
 
 def _contact_problems(conn: psycopg.Connection, run_id: str, docs: list[dict]) -> dict[int, str]:

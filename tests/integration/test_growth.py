@@ -63,3 +63,21 @@ def test_a_run_lets_go_of_what_it_staged_and_the_log_keeps_its_retention(xero_or
         assert conn.execute("SELECT count(*) AS n FROM xero_sync.sync_log WHERE run_id = 'ancient'"
                             ).fetchone()["n"] == 0
     assert _rows(fresh_db, "r1") > 0
+
+
+def test_records_are_checked_a_page_at_a_time_with_the_same_verdicts(monkeypatch: pytest.MonkeyPatch,
+                                                                     xero_org: XeroOrg, fresh_db: str) -> None:
+    """Issue 11 (memory): check_records reads the run's queue a page at a time (1M documents held 1.8 GB when it
+    read a whole kind at once); a page boundary changes no verdict, including a document held for its company."""
+    seed(fresh_db, documents=60, bad_share=0.2)
+    steps = ("readiness", "extract_changes", "check_records")
+    monkeypatch.setattr(pipeline, "CHECK_PAGE", 7)
+    run_steps("paged", steps, params={"dry_run": True})
+    monkeypatch.setattr(pipeline, "CHECK_PAGE", 25_000)
+    run_steps("whole", steps, params={"dry_run": True})
+    with db(fresh_db) as conn:
+        verdicts = {run: {(r["entity"], r["omono_id"], tuple(r["messages"])) for r in conn.execute(
+            "SELECT entity, omono_id, messages FROM xero_sync.sync_log WHERE run_id = %s AND action = 'held'",
+            (run,))} for run in ("paged", "whole")}
+    assert len(verdicts["whole"]) > 7 and verdicts["paged"] == verdicts["whole"]
+    assert any("waits for its company" in " ".join(m) for _, _, m in verdicts["whole"])
