@@ -78,7 +78,7 @@ def prepare(documents: int, emulator_url: str) -> str:
     from include.commands import demo_data
     from include.omono_xero_sync import db
 
-    url = demo.fresh_database(demo.postgres_admin_url(), "omono_xero_bench")
+    url = demo.fresh_database(demo.postgres_admin_url(), os.environ.get("BENCH_DB", "omono_xero_bench"))
     os.environ.update(demo.airflow_env(url, emulator_url))
     with psycopg.connect(url) as conn:
         db.install_omono_schema(conn)
@@ -212,6 +212,8 @@ def report_size(documents: int, r: dict) -> None:
     figure("first sync: peak memory of the sync process", f"{first['peak_rss_mb']:.0f} MB",
            "<= 600 MB at 100k" if documents == 100_000 else "", first["peak_rss_mb"] <= 600 if documents == 100_000
            else None)
+    by_task = sorted(first["peak_rss_mb_by_task"].items(), key=lambda kv: -kv[1])[:3]
+    figure("  highest during", ", ".join(f"{task} {mb:.0f} MB" for task, mb in by_task))
     figure("run with no changes: CPU time of the sync process", f"{unchanged['cpu_s']:.2f} s "
            f"({unchanged['wall_s']:.1f} s wall, {outcome(unchanged)})")
     figure("run with no changes: API calls", f"{len(unchanged['calls'])}", "4 reference reads",

@@ -12,6 +12,7 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
 from collections.abc import Generator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ import httpx
 import psycopg
 
 STATEMENTS: list[tuple[float, bool]] = []        # (when, touches the token store)
+MEMORY: MemorySampler
 _counting = [True]
 
 
@@ -55,6 +57,24 @@ def quiet(log: Path) -> Generator[None, None, None]:
             os.dup2(saved[1], 2)
 
 
+class MemorySampler:
+    """This process's resident memory every 0.1 s, so the bench can say which task holds the peak."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            rss = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmRSS"))
+            self.samples.append((time.time(), int(rss.split()[1]) / 1024))
+
+    def peak_by_task(self, tasks: list[dict]) -> dict[str, float]:
+        return {t["task_id"]: max((mb for at, mb in self.samples if t["start"] <= at <= t["end"]), default=0.0)
+                for t in tasks}
+
+
 def emulator_cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -82,8 +102,10 @@ def one_run(dag: Any, label: str, args: argparse.Namespace) -> dict[str, Any]:
     calls = [{k: c[k] for k in ("method", "path", "query", "status", "at_ms")}
              for c in httpx.get(calls_url, params={"since": seq}, timeout=300).json()["requests"]
              if c["path"].startswith("/api.xro")]
+    tasks = [{"task_id": ti.task_id, "state": str(ti.state), "start": ti.start_date.timestamp(),
+              "end": ti.end_date.timestamp()} for ti in run.get_task_instances() if ti.start_date and ti.end_date]
     return {
-        "label": label, "state": str(run.state), "wall_s": wall,
+        "label": label, "state": str(run.state), "wall_s": wall, "peak_rss_mb_by_task": MEMORY.peak_by_task(tasks),
         "cpu_s": (after.ru_utime + after.ru_stime) - (usage.ru_utime + usage.ru_stime),
         "emulator_cpu_s": emulator_cpu(args.emulator_pid) - emu,
         "peak_rss_mb": after.ru_maxrss / 1024,
@@ -91,8 +113,7 @@ def one_run(dag: Any, label: str, args: argparse.Namespace) -> dict[str, Any]:
         "rows_after": table_rows(args.db),
         "calls": calls,
         "statements": STATEMENTS[statements_before:],
-        "tasks": [{"task_id": ti.task_id, "state": str(ti.state), "start": ti.start_date.timestamp(),
-                   "end": ti.end_date.timestamp()} for ti in run.get_task_instances() if ti.start_date and ti.end_date],
+        "tasks": tasks,
     }
 
 
@@ -112,6 +133,8 @@ def main() -> None:
         connect.connect()
         dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag("omono_xero_sync")
     count_statements()
+    global MEMORY
+    MEMORY = MemorySampler()
     report = [one_run(dag, label, args) for label in args.runs.split(",")]
     print(json.dumps(report))
 

@@ -3,6 +3,8 @@ is found, stored, and red in the sync log until the next reconciliation."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import httpx
 import pytest
 
@@ -73,3 +75,35 @@ def test_what_changed_in_xero_is_found_and_red_until_the_next_reconciliation(xer
     assert {voided, edited, "X-1"} <= red and logged == 3
     with pytest.raises(pipeline.RecordsNeedAttention, match=edited):
         pipeline.verify(RunContext("omono_xero_sync", "r2", "verify"))
+
+
+def test_a_large_range_is_compared_in_slices_with_the_same_findings(monkeypatch: pytest.MonkeyPatch,
+                                                                    xero_org: XeroOrg, fresh_db: str,
+                                                                    admin: httpx.Client) -> None:
+    """Issue 11 (memory): the range is cut into runs of days holding at most SLICE Omono documents, each read and
+    compared on its own (two calls a slice); the findings and totals are those of one pass over the whole range."""
+    from include.omono_xero_sync import reconcile
+
+    seed(fresh_db, documents=40)
+    run_steps("r1")
+    invoices = sorted((i for i in xero_objects(admin, "invoices") if i["Type"] == "ACCREC"),
+                      key=lambda i: i["InvoiceNumber"])
+    admin.post(f"/tenants/{UK_TENANT}/invoices/{invoices[-1]['InvoiceID']}/void").raise_for_status()
+    _reconcile("whole")
+    whole = {(d["kind"], d["omono_number"]) for d in _differences(fresh_db)}
+    with db(fresh_db) as conn:
+        before = conn.execute("SELECT entity, currency, omono_count, omono_total, xero_count, xero_total FROM "
+                              "xero_sync.reconciliation_totals WHERE reconciliation_id = (SELECT max(id) FROM "
+                              "xero_sync.reconciliations) ORDER BY 1, 2").fetchall()
+    monkeypatch.setattr(reconcile, "SLICE", 10)
+    seq = last_seq(admin)
+    _reconcile("sliced")
+    with db(fresh_db) as conn:
+        parts = len(reconcile.slices(conn, *(date.fromisoformat(RANGE[k]) for k in ("date_from", "date_to"))))
+        after = conn.execute("SELECT entity, currency, omono_count, omono_total, xero_count, xero_total FROM "
+                             "xero_sync.reconciliation_totals WHERE reconciliation_id = (SELECT max(id) FROM "
+                             "xero_sync.reconciliations) ORDER BY 1, 2").fetchall()
+    assert parts > 3 and len(api_calls(admin, since=seq)) == 2 * parts
+    assert {(d["kind"], d["omono_number"]) for d in _differences(fresh_db)} == whole == {
+        ("missing", invoices[-1]["InvoiceNumber"])}
+    assert after == before
