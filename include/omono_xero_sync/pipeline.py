@@ -18,7 +18,7 @@ from include.omono_xero_sync.sync_log import LogRow, RunContext
 
 log = logging.getLogger(__name__)
 S = settings.STATE_SCHEMA
-CHECK_PAGE = 25_000       # records checked at a time: memory stays flat whatever the backlog
+CHECK_PAGE = 5_000        # records checked at a time: memory stays flat whatever the backlog
 
 
 class NotReady(Exception):
