@@ -70,15 +70,17 @@ def _free_port(preferred: int) -> int:
         return s.getsockname()[1]
 
 
-def start_emulator(port: int, keep: bool = False, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
+def start_emulator(port: int, keep: bool = False, extra: tuple[str, ...] = (), in_memory: bool = False
+                   ) -> tuple[subprocess.Popen, str]:
+    """The emulator in its own process, its organisations kept in .run/demo-xero (or only in memory)."""
     data = RUN / "demo-xero"
     if data.exists() and not keep:
         for f in data.iterdir():
             f.unlink()
     log = open(RUN / "demo-xero.log", "w")  # noqa: SIM115 - lives as long as the process
-    proc = subprocess.Popen([sys.executable, "-m", "include.xero_emulator", "--port", str(port), "--data-dir",
-                             str(data), *extra], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    where = () if in_memory else ("--data-dir", str(data))
+    proc = subprocess.Popen([sys.executable, "-m", "include.xero_emulator", "--port", str(port), *where, *extra],
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     url = f"http://127.0.0.1:{port}"
     import httpx
 

@@ -58,19 +58,7 @@ def figure(what: str, value: str, goal: str = "", met: bool | None = None) -> No
 
 # -- the parts ---------------------------------------------------------------------------------------------------
 def start_emulator(limits: str) -> tuple[subprocess.Popen, str]:
-    port = demo._free_port(8767)
-    log = open(OUT / "emulator.log", "a")  # noqa: SIM115 - lives as long as the emulator
-    proc = subprocess.Popen([sys.executable, "-m", "include.xero_emulator", "--port", str(port), "--limits", limits],
-                            cwd=demo.ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONPATH": str(demo.ROOT)})
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/_emulator/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise SystemExit("the emulator did not start; see .run/bench/emulator.log")
+    return demo.start_emulator(demo._free_port(8767), extra=("--limits", limits), in_memory=True)
 
 
 def prepare(documents: int, emulator_url: str) -> str:
