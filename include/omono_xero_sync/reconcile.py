@@ -290,7 +290,7 @@ def slices(omono: psycopg.Connection, date_from: date, date_to: date) -> list[tu
         "WHERE issue_date BETWEEN %s AND %s GROUP BY 1 ORDER BY 1", (date_from, date_to)).fetchall()
     out, start, count = [], date_from, 0
     for row in days:
-        day, n = (row["day"], row["n"]) if isinstance(row, dict) else row
+        day, n = row["day"], row["n"]
         if count and count + n > SLICE:
             out.append((start, day - timedelta(days=1)))
             start, count = day, 0
