@@ -188,23 +188,23 @@ def check_records(ctx: RunContext) -> dict[str, int]:
             lock_label=lock_label)
         for entity in entities.ALL:
             checked = held[entity.name] = 0
+            if entity is not entities.CONTACT:   # Xero refuses to approve a document in a locked period
+                approved = state.get_setting(conn, f"status.{entity.name}") == "AUTHORISED"
+                checks.lock_date = lock_date if approved else None     # drafts and submitted ones it takes
             for page in extract.pending_pages(conn, ctx.run_id, entity.name, CHECK_PAGE):   # memory stays flat
                 items = [i for i in page if not i["record"].get("deleted")]
-                held[entity.name] += _check_page(conn, ctx, entity, items, checks, lock_date)
+                held[entity.name] += _check_page(conn, ctx, entity, items, checks)
                 checked += len(items)
             log.info("%s: %d checked, %d held back", entity.label, checked, held[entity.name])
     return held
 
 
 def _check_page(conn: psycopg.Connection, ctx: RunContext, entity: entities.Entity, items: list[dict],
-                checks: expectations.CheckContext, lock_date: Any) -> int:
+                checks: expectations.CheckContext) -> int:
     """One page of a kind's staged records through the expectations: what fails is held (state, queue and log in
     one statement each), the rest flows on. Returns how many were held."""
     if entity is not entities.CONTACT:
         checks.contact_problems = _contact_problems(conn, ctx.run_id, [i["record"] for i in items])
-        # Xero refuses to approve a document in a locked period; drafts and submitted ones it takes.
-        approved = state.get_setting(conn, f"status.{entity.name}") == "AUTHORISED"
-        checks.lock_date = lock_date if approved else None
     found = expectations.check(entity, [i["record"] for i in items], checks)
     rows = [LogRow(entity.name, i["omono_id"], i["omono_number"], "held", messages=found[i["omono_id"]])
             for i in items if found.get(i["omono_id"])]
