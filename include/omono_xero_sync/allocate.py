@@ -16,7 +16,8 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -33,6 +34,7 @@ from include.omono_xero_sync.xero_api import attempt_of_refusal, refusal_message
 log = logging.getLogger(__name__)
 PAIRS = {"sales_credit_note": ("sales", "dispatch_invoice"), "purchase_credit_note": ("purchase", "delivery_invoice")}
 OPEN = ("waiting", "failed")
+PART = 1_000       # credit notes whose pairs, records and Xero documents a run holds at once
 
 
 @dataclass
@@ -97,10 +99,26 @@ def _leave_old_links(state_conn: psycopg.Connection, run_id: str, staged: dict[t
         "a.invoice_omono_id = (c->>2)::bigint AND a.relinked", {"current": current})
 
 
-def open_pairs(state_conn: psycopg.Connection) -> list[Pair]:
-    rows = state_conn.execute(
-        f"SELECT a.entity, a.omono_id, a.invoice_entity, a.invoice_omono_id, a.status, a.amount, a.relinked FROM "
-        f"{S}.allocations a WHERE a.status = ANY(%s) ORDER BY a.entity, a.omono_id", (list(OPEN),)).fetchall()
+def open_pairs(state_conn: psycopg.Connection, part: int | None = None) -> Iterator[list[Pair]]:
+    """The open pairs, `part` credit notes at a time (every pair of one credit note in the same part), so a run
+    holds one part's records and Xero documents at once however many pairs are open."""
+    part = part or PART
+    after: tuple[str, int] = ("", -1)
+    while True:
+        rows = state_conn.execute(
+            f"WITH notes AS (SELECT DISTINCT entity, omono_id FROM {S}.allocations WHERE status = ANY(%(open)s) AND "
+            "(entity, omono_id) > (%(entity)s, %(id)s) ORDER BY entity, omono_id LIMIT %(part)s) "
+            f"SELECT a.entity, a.omono_id, a.invoice_entity, a.invoice_omono_id, a.status, a.amount, a.relinked FROM "
+            f"{S}.allocations a JOIN notes USING (entity, omono_id) WHERE a.status = ANY(%(open)s) "
+            "ORDER BY a.entity, a.omono_id, a.invoice_omono_id",
+            {"open": list(OPEN), "entity": after[0], "id": after[1], "part": part}).fetchall()
+        if not rows:
+            return
+        after = (rows[-1]["entity"], rows[-1]["omono_id"])
+        yield _pairs_of(state_conn, rows)
+
+
+def _pairs_of(state_conn: psycopg.Connection, rows: list[dict]) -> list[Pair]:
     pairs = []
     for entity in PAIRS:
         mine = [r for r in rows if r["entity"] == entity]
@@ -154,8 +172,7 @@ class Allocator:
         self.moving: set[str] = set()        # credit notes whose earlier allocation is still to be removed in Xero
 
     def run(self, pairs: list[Pair]) -> None:
-        """Read both sides, then allocate in waves of up to Xero's 5 concurrent calls, no two in a wave touching the
-        same invoice or credit note (so the amounts each wave computes stay true)."""
+        """Read both sides of the pairs, then allocate with up to Xero's 5 calls in flight."""
         cancelled = [p for p in pairs if p.invoice and _cancelled(p.invoice)]
         for p in cancelled:
             if p.status != "failed":
@@ -171,28 +188,48 @@ class Allocator:
         todo = [(p, notes[str(p.credit["xero_id"])], invoices[str(p.invoice["xero_id"])]) for p in ready
                 if str(p.credit["xero_id"]) in notes and str(p.invoice["xero_id"]) in invoices]
         self.moving = {str(p.credit["xero_id"]) for p, note, _inv in todo if p.relinked and not self._moved(p, note)}
-        todo = [item for item in todo if not item[0].relinked]
-        while todo:
-            wave, busy, later = [], set(), []
-            for item in todo:
-                ids = {str(item[0].credit["xero_id"]), str(item[0].invoice["xero_id"])}
-                if len(wave) < settings.CONCURRENT_CALLS and not ids & busy:
-                    wave.append(item)
-                    busy |= ids
-                else:
-                    later.append(item)
-            self._wave(wave)
-            todo = later
+        self.pipeline([item for item in todo if not item[0].relinked])
 
-    def _wave(self, wave: list[tuple[Pair, Any, Any]]) -> None:
-        planned = [a for a in (self.one(*item) for item in wave) if a is not None]
-        if len(planned) > 1:
-            with ThreadPoolExecutor(len(planned), thread_name_prefix="xero-allocate") as pool:
-                answers = list(pool.map(self._send, planned))
-        else:
-            answers = [self._send(a) for a in planned]
-        for allocation, errors in zip(planned, answers, strict=True):
-            self._record(allocation, errors)
+    def pipeline(self, todo: list[tuple[Pair, Any, Any]]) -> None:
+        """Keep up to Xero's 5 allocation calls in flight: as soon as one answers, the next pair whose credit note
+        and invoice are both free is planned, with the amounts Xero's answers so far leave, and sent. Never two
+        calls on one document at once, so every amount computed stays true; a slow answer holds up only the pairs
+        that share its documents (waves that waited for their slowest answer lost a third of the time at 3 s)."""
+        flying: dict[Future, Planned] = {}
+        failure: BaseException | None = None
+        with ThreadPoolExecutor(settings.CONCURRENT_CALLS, thread_name_prefix="xero-allocate") as pool:
+            while flying or (todo and failure is None):
+                if failure is None:
+                    todo = self._start(todo, flying, pool)
+                if not flying:
+                    continue
+                done, _ = wait(flying, return_when=FIRST_COMPLETED)
+                for future in done:
+                    allocation = flying.pop(future)
+                    if future.exception() is not None:
+                        failure = failure or future.exception()   # the others in flight are still recorded
+                    else:
+                        self._record(allocation, future.result())
+        if failure is not None:
+            raise failure
+
+    def _start(self, todo: list[tuple[Pair, Any, Any]], flying: dict[Future, Planned],
+               pool: ThreadPoolExecutor) -> list[tuple[Pair, Any, Any]]:
+        """Send pairs in order until 5 are in flight; the pairs not yet started are returned, in order."""
+        busy = {i for a in flying.values() for i in (a.credit_id, a.invoice_id)}
+        later: list[tuple[Pair, Any, Any]] = []
+        for n, item in enumerate(todo):
+            if len(flying) >= settings.CONCURRENT_CALLS:
+                return later + todo[n:]
+            ids = {str(item[0].credit["xero_id"]), str(item[0].invoice["xero_id"])}
+            if ids & busy:
+                later.append(item)
+                continue
+            allocation = self.one(*item)
+            if allocation is not None:
+                flying[pool.submit(self._send, allocation)] = allocation
+                busy |= ids
+        return later
 
     def _moved(self, p: Pair, note: Any) -> bool:
         """A relinked pair whose allocation the bookkeeper has removed in Xero: resolved, the row goes."""
@@ -298,12 +335,12 @@ def _allocated_text(p: Pair, amount: Decimal, note: Any) -> str:
 
 def allocate(ctx: RunContext, state_conn: psycopg.Connection, omono: psycopg.Connection, client: Any) -> dict:
     if ctx.dry_run:
-        return {"allocated": 0, "planned": len(open_pairs(state_conn))}
+        return {"allocated": 0, "planned": sum(len(part) for part in open_pairs(state_conn))}
     note_links(state_conn, omono, ctx.run_id)
-    pairs = open_pairs(state_conn)
-    if not pairs:
-        return {"allocated": 0, "planned": 0}
-    allocator = Allocator(ctx, state_conn, client)
-    allocator.run(pairs)
-    log.info("Allocations: %s", allocator.counts)
-    return {**allocator.counts, "planned": len(pairs)}
+    allocator, planned = Allocator(ctx, state_conn, client), 0
+    for pairs in open_pairs(state_conn):
+        allocator.run(pairs)
+        planned += len(pairs)
+    if planned:
+        log.info("Allocations: %s", allocator.counts)
+    return {"allocated": 0, **allocator.counts, "planned": planned}

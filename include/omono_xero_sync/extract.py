@@ -2,10 +2,11 @@
 
 Why it never misses a change: Omono's change log is written by triggers in the same transaction as the change
 and stamped with that transaction's id (xid8). Each extract reads, in one REPEATABLE READ snapshot, every log
-row whose transaction id is at or above the previous snapshot's xmin (the oldest transaction then still
-running), and then stores this snapshot's xmin as the new floor. A transaction still open during a read has an
-id at or above that xmin, so it is read next time, whenever it commits; a row's own timestamps play no part.
-Records already in flight are re-read (harmless: unchanged content is not re-sent), never skipped. Records the
+row the previous extract's snapshot could not see: at or above its xmin (the oldest transaction then still
+running) and not visible to it (`pg_visible_in_snapshot`), and then stores this snapshot. A transaction still
+open during a read is invisible to that snapshot, so it is read next time, whenever it commits; a row's own
+timestamps play no part. What an earlier read saw is not read again, however long another transaction in
+PostgreSQL stays open (a report, a pg_dump) and holds the xmin back. Records the
 last run left unresolved (pending, sending, held, failed) are re-read too, so fixing a mapping or the data is
 enough for them to go on the next run."""
 
@@ -48,7 +49,7 @@ def _row(r: dict) -> dict:
     return {k: _plain(v) for k, v in r.items() if k not in {"created_at", "updated_at"}}
 
 
-def changed_ids(omono: psycopg.Connection, floor: str | None, date_range: tuple[date, date] | None,
+def changed_ids(omono: psycopg.Connection, seen: str | None, date_range: tuple[date, date] | None,
                 changed_at: dict[str, dict[int, Any]] | None = None) -> dict[str, set[int]]:
     """Ids per entity: everything on a first run (or a backfill range), else what the change log holds (and, into
     `changed_at`, when each record last changed: a skip older than that is cleared)."""
@@ -62,14 +63,15 @@ def changed_ids(omono: psycopg.Connection, floor: str | None, date_range: tuple[
                                    (start, end)):
                 wanted[name].add(r["id"])
         return wanted
-    if floor is None:
+    if seen is None:
         wanted["contact"] = {r["id"] for r in omono.execute("SELECT id FROM omono.companies")}
         for name, (table, _lines, _key) in _DOC_TABLES.items():
             wanted[name] = {r["id"] for r in omono.execute(f"SELECT id FROM omono.{table} WHERE true"
                                                            f"{_kind_filter(name)}")}
         return wanted
-    rows = omono.execute("SELECT entity, record_id, max(changed_at) AS changed_at FROM omono.change_log WHERE "
-                         "txid >= %s::xid8 GROUP BY entity, record_id", (floor,))
+    rows = omono.execute("SELECT entity, record_id, max(changed_at) AS changed_at FROM omono.change_log WHERE txid >= "
+                         "pg_snapshot_xmin(%(seen)s::pg_snapshot) AND NOT pg_visible_in_snapshot(txid, "
+                         "%(seen)s::pg_snapshot) GROUP BY entity, record_id", {"seen": seen})
     credit: dict[int, Any] = {}
     for r in rows:
         name = {"company": "contact"}.get(r["entity"], r["entity"])
@@ -189,16 +191,15 @@ def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, ctx: sync
     changed_at: dict[str, dict[int, Any]] = defaultdict(dict)
     omono.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     with omono.transaction(), state_conn.transaction():
-        read = omono.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS floor, "
+        read = omono.execute("SELECT pg_current_snapshot()::text AS snapshot, "
                              "pg_snapshot_xmax(pg_current_snapshot())::text AS xmax").fetchone()
-        new_floor = read["floor"]
-        floor = None if full else state.get_cursor(state_conn)
-        wanted = changed_ids(omono, floor, date_range, changed_at)
+        seen = None if full else state.get_cursor(state_conn)
+        wanted = changed_ids(omono, seen, date_range, changed_at)
         _gone_credit_notes(state_conn, wanted)
         if not dry_run:                     # a record changed in Omono since someone skipped it is sent again
             for name, times in changed_at.items():
                 state.unskip_changed(state_conn, name, times, ctx)
-        if floor is None:
+        if seen is None:
             _written_but_gone(omono, state_conn, wanted, only_gone=date_range is not None)
         for name, ids in state.ids_to_reread(state_conn, wanted.get("contact", set())).items():
             wanted[name].update(ids)
@@ -214,7 +215,7 @@ def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, ctx: sync
                 _stage(state_conn, run_id, entity.name, recs, dry_run, read["xmax"])
                 counts[entity.name] += len(recs)
         if not dry_run and date_range is None:
-            state.set_cursor(state_conn, new_floor)
+            state.set_cursor(state_conn, read["snapshot"])
     log.info("Extracted %s", json.dumps(counts))
     return {e.name: counts[e.name] for e in entities.ALL}
 

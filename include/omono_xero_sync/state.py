@@ -199,13 +199,17 @@ def codes_in_use(conn: psycopg.Connection, kind: str, field: str) -> set[str]:
 
 
 def get_cursor(conn: psycopg.Connection) -> str | None:
-    row = conn.execute(f"SELECT txid_floor::text AS floor FROM {S}.source_cursor WHERE name = 'omono'").fetchone()
-    return row["floor"] if row else None
+    """The snapshot of the last read of Omono's change log (`xmin:xmax:xip…`); a cursor kept before snapshots
+    were stored reads as the snapshot that saw everything below its floor."""
+    row = conn.execute(f"SELECT coalesce(snapshot::text, txid_floor::text || ':' || txid_floor::text || ':') AS "
+                       f"snapshot FROM {S}.source_cursor WHERE name = 'omono'").fetchone()
+    return row["snapshot"] if row else None
 
 
-def set_cursor(conn: psycopg.Connection, floor: str) -> None:
-    conn.execute(f"INSERT INTO {S}.source_cursor (name, txid_floor) VALUES ('omono', %s::xid8) ON CONFLICT (name) "
-                 "DO UPDATE SET txid_floor = EXCLUDED.txid_floor, updated_at = now()", (floor,))
+def set_cursor(conn: psycopg.Connection, snapshot: str) -> None:
+    conn.execute(f"INSERT INTO {S}.source_cursor (name, txid_floor, snapshot) VALUES ('omono', "
+                 "pg_snapshot_xmin(%(s)s::pg_snapshot), %(s)s::pg_snapshot) ON CONFLICT (name) DO UPDATE SET "
+                 "txid_floor = EXCLUDED.txid_floor, snapshot = EXCLUDED.snapshot, updated_at = now()", {"s": snapshot})
 
 
 # -- manual actions: Retry and Skip (Airflow UI), and the skip a later change in Omono clears ---------------------

@@ -4,6 +4,8 @@ much credit is allocated. The integration tests show the same cases against real
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import date
 from decimal import Decimal
 from types import SimpleNamespace as NS
@@ -146,7 +148,7 @@ class FakeAllocatingClient:
 
 def _pair(credit: str, invoice: str, status: str = "waiting", tried: Decimal | None = None) -> allocate.Pair:
     return allocate.Pair("sales_credit_note", "dispatch_invoice",
-                         {"omono_id": int(credit[-1]), "omono_number": f"CN-{credit}", "xero_id": credit},
+                         {"omono_id": sum(map(ord, credit)), "omono_number": f"CN-{credit}", "xero_id": credit},
                          {"omono_id": 7, "omono_number": "SO-7", "xero_id": invoice}, status, tried)
 
 
@@ -160,8 +162,7 @@ def test_two_credit_notes_on_one_invoice_share_what_it_owes() -> None:
     allocator = allocate.Allocator(RunContext("d", "r", "t"), FakeConn(), client)
     allocator.due, allocator.left = {"inv": Decimal("60")}, {"n1": Decimal("36"), "n2": Decimal("36")}
     invoice = NS(status="AUTHORISED")
-    for credit in ("n1", "n2"):
-        allocator._wave([(_pair(credit, "inv"), _note(credit, "36"), invoice)])
+    allocator.pipeline([(_pair(credit, "inv"), _note(credit, "36"), invoice) for credit in ("n1", "n2")])
     assert client.sent == [("n1", Decimal("36")), ("n2", Decimal("24"))]
     assert allocator.due["inv"] == 0
 
@@ -174,5 +175,56 @@ def test_a_draft_waits_an_allocation_already_in_xero_is_recorded_and_a_refused_o
     for item in ((_pair("n1", "inv"), _note("n1", "10", status="DRAFT"), NS(status="AUTHORISED")),
                  (_pair("n1", "inv"), _note("n1", "0", allocations=made), NS(status="AUTHORISED")),
                  (_pair("n1", "inv", "failed", Decimal("10")), _note("n1", "10"), NS(status="AUTHORISED"))):
-        allocator._wave([item])
+        allocator.pipeline([item])
     assert client.sent == [] and allocator.counts == {"allocated": 1, "still failing": 1}
+
+
+class SlowAnswerClient(FakeAllocatingClient):
+    """Xero answering one credit note (`slow`) only after `overtaken` other allocations have been answered (or
+    after 5 s: then that answer held everything up). Records which documents are in flight at once."""
+
+    def __init__(self, notes: list[NS], invoices: list[NS], slow: str, overtaken: int) -> None:
+        super().__init__()
+        self.notes, self.invoices, self.slow, self.overtaken = notes, invoices, slow, overtaken
+        self.lock, self.overtook = threading.Lock(), threading.Event()
+        self.flying: list[set[str]] = []
+        self.answered: list[str] = []
+        self.most_in_flight, self.clashes, self.held_up = 0, 0, False
+
+    def read(self, method: str, **params: Any) -> NS:
+        if method == "get_invoices":
+            return NS(invoices=[i for i in self.invoices if i.invoice_id in params["i_ds"]])
+        return NS(credit_notes=self.notes if params.get("page") == 1 else [], pagination=None)
+
+    def write_detailed(self, method: str, credit_id: str, body: Any, **kw: Any) -> tuple[NS, None]:
+        ids = {credit_id, body.allocations[0].invoice.invoice_id}
+        with self.lock:
+            self.clashes += any(ids & other for other in self.flying)
+            self.flying.append(ids)
+            self.most_in_flight = max(self.most_in_flight, len(self.flying))
+        if credit_id == self.slow:
+            self.held_up = not self.overtook.wait(5)
+        else:
+            time.sleep(0.01)
+        with self.lock:
+            self.flying.remove(ids)
+            self.answered.append(credit_id)
+            if len(self.answered) >= self.overtaken:
+                self.overtook.set()
+        return super().write_detailed(method, credit_id, body, **kw)
+
+
+def test_allocations_keep_five_in_flight_and_a_slow_answer_holds_up_only_its_own_documents() -> None:
+    """Xero allows 5 calls at once; a 3 s answer must not stop the other four slots (issue 11). A pair sharing the
+    slow call's invoice waits for it, so the amount it computes is true."""
+    credits = ["slow", *[f"n{k:02}" for k in range(20)], "same-invoice"]
+    invoice_of = {c: ("inv-slow" if c in ("slow", "same-invoice") else f"inv-{c}") for c in credits}
+    notes = [_note(c, "5") for c in credits]
+    invoices = [NS(invoice_id=i, amount_due=8.0, status="AUTHORISED") for i in sorted(set(invoice_of.values()))]
+    client = SlowAnswerClient(notes, invoices, slow="slow", overtaken=12)
+    allocator = allocate.Allocator(RunContext("d", "r", "t"), FakeConn(), client)
+    allocator.run([_pair(c, invoice_of[c]) for c in credits])
+    assert not client.held_up, "the slow answer held up the allocations of other documents"
+    assert client.most_in_flight == 5 and client.clashes == 0
+    assert client.answered.index("same-invoice") > client.answered.index("slow")
+    assert dict(client.sent)["same-invoice"] == Decimal("3")       # 8 owed, 5 allocated by the slow call
