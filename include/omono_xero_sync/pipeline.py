@@ -37,14 +37,17 @@ def run_context(context: dict) -> RunContext:
 
 
 def _xero(conn: psycopg.Connection) -> Any:
-    """The organisation's client, its pacing told what the previous task spent in the current minute."""
+    """The organisation's client, its pacing told when the previous task's calls of the last minute started
+    (a row saved before those times were kept: all its calls of the minute as if made at its end)."""
     from include.omono_xero_sync.xero_api import client_for
 
     client = client_for(conn)
-    last = conn.execute(f"SELECT min_remaining, extract(epoch FROM now() - updated_at) AS ago FROM {S}.api_usage "
-                        "WHERE tenant_id = %s", (client.xero.tenant_id,)).fetchone()
-    if last and last["min_remaining"] is not None:
-        client.pacer.carry_over(60 - last["min_remaining"], float(last["ago"]))
+    last = conn.execute(f"SELECT min_remaining, recent_calls, extract(epoch FROM now() - updated_at)::float AS ago "
+                        f"FROM {S}.api_usage WHERE tenant_id = %s", (client.xero.tenant_id,)).fetchone()
+    if last and last["recent_calls"] is not None:
+        client.pacer.carry_over([last["ago"] + age for age in last["recent_calls"]])
+    elif last and last["min_remaining"] is not None:
+        client.pacer.carry_over([last["ago"]] * (60 - last["min_remaining"]))
     return client
 
 
@@ -274,10 +277,10 @@ def _save_usage(conn: psycopg.Connection, client: Any) -> None:
     pacer = client.pacer
     if pacer.day_remaining is None:
         return
-    conn.execute(f"INSERT INTO {S}.api_usage (tenant_id, day_remaining, min_remaining) VALUES (%s, %s, %s) "
-                 "ON CONFLICT (tenant_id) DO UPDATE SET day_remaining = EXCLUDED.day_remaining, "
-                 "min_remaining = EXCLUDED.min_remaining, updated_at = now()",
-                 (client.xero.tenant_id, pacer.day_remaining, pacer.minute_remaining))
+    conn.execute(f"INSERT INTO {S}.api_usage (tenant_id, day_remaining, min_remaining, recent_calls) VALUES (%s, %s, "
+                 "%s, %s) ON CONFLICT (tenant_id) DO UPDATE SET day_remaining = EXCLUDED.day_remaining, "
+                 "min_remaining = EXCLUDED.min_remaining, recent_calls = EXCLUDED.recent_calls, updated_at = now()",
+                 (client.xero.tenant_id, pacer.day_remaining, pacer.minute_remaining, pacer.recent()))
     conn.commit()
 
 

@@ -186,11 +186,17 @@ class Pacer:
     day_remaining: int | None = None
     minute_remaining: int | None = None
 
-    def carry_over(self, calls: int, seconds_ago: float) -> None:
-        """Calls another process made `seconds_ago` (at most): they still count for the rest of that minute."""
-        if 0 <= seconds_ago < 60 and calls > 0:
-            with self._lock:
-                self._calls.extend([self.clock() - seconds_ago] * calls)
+    def carry_over(self, ages: list[float]) -> None:
+        """Calls another process started `ages` seconds ago: those within the minute still count."""
+        with self._lock:
+            now = self.clock()
+            self._calls.extend(sorted(now - age for age in ages if 0 <= age < 60))
+
+    def recent(self) -> list[float]:
+        """How many seconds ago each call of the last minute started (what the next task carries over)."""
+        with self._lock:
+            now = self.clock()
+            return [now - t for t in self._calls if now - t < 60]
 
     def before_call(self) -> None:
         while True:
