@@ -19,8 +19,9 @@ $(VENV)/.installed: requirements.txt requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt -c requirements.lock
 	touch $@
 
-test: venv  ## run every test (unit and integration)
-	$(BIN)/pytest
+TEST_WORKERS ?= auto
+test: venv  ## run every test (unit and integration), one pytest-xdist worker per core (TEST_WORKERS=1: one process)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-unit: venv  ## fast tests only: no database, no network
 	$(BIN)/pytest -m unit

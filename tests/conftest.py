@@ -1,5 +1,6 @@
 """Shared pytest set-up. Airflow reads its configuration at import time, so the test environment is set here,
-before any test module imports Airflow: a throw-away AIRFLOW_HOME with a SQLite metadata DB, this project's
+before any test module imports Airflow: a throw-away AIRFLOW_HOME with a SQLite metadata DB (one per pytest-xdist
+worker, as each has its own test database, emulator and ports), this project's
 dags/ and plugins/, no example DAGs, and no task retries (a failing task must fail the test at once)."""
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="omono-xero-airflow-"))
+if os.environ.get("PYTEST_XDIST_WORKER") or "AIRFLOW_HOME" not in os.environ:   # each xdist worker its own
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="omono-xero-airflow-")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
