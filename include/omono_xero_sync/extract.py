@@ -214,6 +214,8 @@ def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, ctx: sync
                 recs += _tombstones(state_conn, entity.name, chunk, recs)
                 _stage(state_conn, run_id, entity.name, recs, dry_run, read["xmax"])
                 counts[entity.name] += len(recs)
+        if sum(counts.values()) > CHUNK:    # the planner must know the run's size, or it scans it per batch
+            state_conn.execute(f"ANALYZE {S}.run_queue")
         if not dry_run and date_range is None:
             state.set_cursor(state_conn, read["snapshot"])
     log.info("Extracted %s", json.dumps(counts))

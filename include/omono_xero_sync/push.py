@@ -101,10 +101,10 @@ class Pusher:
         self.written: list[tuple[str, int]] = []
         self.waiting_invoices: dict[int, str] = {}
         self.directory: matching.ContactDirectory | None = None
-        self.claimed: dict[str, Plan] = {}
+        self.claimed: dict[str, tuple[str, str | None]] = {}   # name key -> (name, number) of companies sent
         self.finder: matching.DocumentFinder | None = None
         self.rechecking = False
-        self.snapshots: dict[int, str] = {}        # the read of Omono each planned record comes from
+        self.snapshots: dict[int, str] = {}        # the read of Omono each record of the page comes from
 
     # -- bookkeeping (applied set-based per batch by _flush) --------------------------------------------------
     def _outcome(self, omono_id: int, number: str | None, action: str, status: str, *, messages: list[str],
@@ -139,7 +139,7 @@ class Pusher:
         """What to send for a page of this run's staged records (the rest are settled here: unchanged, held)."""
         states = state.records(self.conn, self.entity.name, [i["omono_id"] for i in items])
         items = [i for i in items if not self._superseded(i, states.get(i["omono_id"]))]
-        self.snapshots.update({i["omono_id"]: i.get("snapshot") for i in items})
+        self.snapshots = {i["omono_id"]: i.get("snapshot") for i in items}    # the last page is written by now
         if self.entity is entities.CONTACT:
             plans = [self._plan_contact(i["record"], states.get(i["omono_id"])) for i in items]
         else:
@@ -371,7 +371,7 @@ class Pusher:
                 self._outcome(p.omono_id, p.number, "held", "held", messages=[why])
                 continue
             if "Name" in p.payload:
-                claimed[matching.name_key(p.payload["Name"])] = p
+                claimed[matching.name_key(p.payload["Name"])] = (p.rec.get("name"), p.number)
             if match:
                 p.xero_id, p.action = match.contact_id, "updated"
                 p.payload = {**p.payload, "ContactID": match.contact_id}
@@ -380,8 +380,8 @@ class Pusher:
             kept.append(p)
         return kept
 
-    def _contact_match(self, p: Plan, directory: matching.ContactDirectory, claimed: dict[str, Plan]
-                       ) -> tuple[matching.FoundContact | None, str | None]:
+    def _contact_match(self, p: Plan, directory: matching.ContactDirectory,
+                       claimed: dict[str, tuple[str, str | None]]) -> tuple[matching.FoundContact | None, str | None]:
         """The Xero contact this company is (or None), or why it cannot be decided."""
         body = p.payload
         ours = directory.by_number.get(body["ContactNumber"].casefold())
@@ -389,8 +389,8 @@ class Pusher:
             return ours, None
         twin = claimed.get(matching.name_key(body["Name"]))
         if twin:
-            return None, _same_name_message(p, f"company '{transform.shorten(twin.rec.get('name'))}' "
-                                               f"({twin.number}), also sent in this run")
+            return None, _same_name_message(p, f"company '{transform.shorten(twin[0])}' ({twin[1]}), also sent in "
+                                               "this run")
         by_account = directory.by_account.get(matching.name_key(body.get("AccountNumber")))
         for found, how in [(by_account, "account number"), *[(f, "name") for f in directory.named(body["Name"])]]:
             if not found:

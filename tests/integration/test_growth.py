@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from include.omono_xero_sync import pipeline, sync_log
+from include.omono_xero_sync import extract, pipeline, sync_log
 from include.omono_xero_sync.sync_log import RunContext
 from tests.support.pipeline_env import XeroOrg, db, seed
 from tests.support.steps import run_steps
@@ -70,6 +70,22 @@ def test_a_transaction_left_open_elsewhere_in_postgres_does_not_make_runs_read_t
     with db(fresh_db) as conn:
         logged = conn.execute("SELECT omono_number, action FROM xero_sync.sync_log WHERE run_id = 'r3'").fetchall()
     assert [(r["omono_number"], r["action"]) for r in logged] == [("SO-1010", "held")]
+
+
+def test_a_large_extract_tells_the_planner_how_many_records_the_run_staged(
+        xero_org: XeroOrg, fresh_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Statistics from before the run said its queue was nearly empty, so PostgreSQL settled each batch of a 1M run
+    by scanning the whole run (0.2 s a batch, the first sync's time growing with the square of its size)."""
+    monkeypatch.setattr(extract, "CHUNK", 10)
+    seed(fresh_db, documents=40)
+    with db(fresh_db) as conn:
+        conn.execute("ANALYZE xero_sync.run_queue")                       # empty, as before a first sync
+    run_steps("r1", ("readiness", "extract_changes"))
+    with db(fresh_db) as conn:
+        staged = conn.execute("SELECT count(*) AS n FROM xero_sync.run_queue").fetchone()["n"]
+        known = conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'xero_sync.run_queue'::regclass"
+                             ).fetchone()["reltuples"]
+    assert staged > 10 and known == staged
 
 
 def test_a_run_lets_go_of_what_it_staged_and_the_log_keeps_its_retention(xero_org: XeroOrg, fresh_db: str) -> None:

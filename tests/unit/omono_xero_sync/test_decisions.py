@@ -119,9 +119,9 @@ def test_which_xero_contact_an_omono_company_is() -> None:
     assert pusher._contact_match(_company(2, "CAFE\u0301 ROUGE "), directory, {})[0] is archived
     match, why = pusher._contact_match(_company(3, "bolt co"), directory, {})
     assert match is None and "another Omono company" in why
-    twin = _company(4, "Same Name")
-    match, why = pusher._contact_match(_company(5, "same  name"), directory, {matching.name_key("Same Name"): twin})
-    assert match is None and "also sent in this run" in why
+    claimed = {matching.name_key("Same Name"): ("Same Name", "C-4")}      # a company already sent in this run
+    match, why = pusher._contact_match(_company(5, "same  name"), directory, claimed)
+    assert match is None and "also sent in this run" in why and "'Same Name' (C-4)" in why
 
 
 def test_batches_hold_at_most_50_elements_and_3_mb_and_a_too_large_record_is_red() -> None:
