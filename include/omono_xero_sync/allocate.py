@@ -46,6 +46,7 @@ class Pair:
     status: str
     tried: Decimal | None  # the amount Xero refused last time
     relinked: bool = False  # Omono has linked the note elsewhere since its credit was allocated here
+    attempts: int = 0       # server errors Xero answered: the idempotency key moves on with each
 
 
 # -- which pairs ------------------------------------------------------------------------------------------------
@@ -108,7 +109,8 @@ def open_pairs(state_conn: psycopg.Connection, part: int | None = None) -> Itera
         rows = state_conn.execute(
             f"WITH notes AS (SELECT DISTINCT entity, omono_id FROM {S}.allocations WHERE status = ANY(%(open)s) AND "
             "(entity, omono_id) > (%(entity)s, %(id)s) ORDER BY entity, omono_id LIMIT %(part)s) "
-            f"SELECT a.entity, a.omono_id, a.invoice_entity, a.invoice_omono_id, a.status, a.amount, a.relinked FROM "
+            "SELECT a.entity, a.omono_id, a.invoice_entity, a.invoice_omono_id, a.status, a.amount, a.relinked, "
+            f"a.write_attempts FROM "
             f"{S}.allocations a JOIN notes USING (entity, omono_id) WHERE a.status = ANY(%(open)s) "
             "ORDER BY a.entity, a.omono_id, a.invoice_omono_id",
             {"open": list(OPEN), "entity": after[0], "id": after[1], "part": part}).fetchall()
@@ -125,7 +127,8 @@ def _pairs_of(state_conn: psycopg.Connection, rows: list[dict]) -> list[Pair]:
         credits = state.records(state_conn, entity, [r["omono_id"] for r in mine])
         invoices = state.records(state_conn, PAIRS[entity][1], [r["invoice_omono_id"] for r in mine])
         pairs += [Pair(entity, r["invoice_entity"], credits[r["omono_id"]], invoices.get(r["invoice_omono_id"]),
-                       r["status"], r["amount"] if r["status"] == "failed" else None, r["relinked"])
+                       r["status"], r["amount"] if r["status"] == "failed" else None, r["relinked"],
+                       r["write_attempts"])
                   for r in mine if credits.get(r["omono_id"], {}).get("xero_id")]
     return pairs
 
@@ -194,24 +197,38 @@ class Allocator:
         """Keep up to Xero's 5 allocation calls in flight: as soon as one answers, the next pair whose credit note
         and invoice are both free is planned, with the amounts Xero's answers so far leave, and sent. Never two
         calls on one document at once, so every amount computed stays true; a slow answer holds up only the pairs
-        that share its documents (waves that waited for their slowest answer lost a third of the time at 3 s)."""
+        that share its documents (waves that waited for their slowest answer lost a third of the time at 3 s).
+        A server error Xero answered stops only its own pair (tried again with a new key by the next attempt); a
+        lost answer stops the run's allocations, since the next attempt must read what Xero made first."""
         flying: dict[Future, Planned] = {}
         failure: BaseException | None = None
+        lost = False                  # an answer lost: whether Xero made it is unknown, so nothing more starts
         with ThreadPoolExecutor(settings.CONCURRENT_CALLS, thread_name_prefix="xero-allocate") as pool:
-            while flying or (todo and failure is None):
-                if failure is None:
+            while flying or (todo and not lost):
+                if not lost:
                     todo = self._start(todo, flying, pool)
                 if not flying:
                     continue
                 done, _ = wait(flying, return_when=FIRST_COMPLETED)
                 for future in done:
-                    allocation = flying.pop(future)
-                    if future.exception() is not None:
-                        failure = failure or future.exception()   # the others in flight are still recorded
-                    else:
+                    allocation, error = flying.pop(future), future.exception()
+                    if error is None:
                         self._record(allocation, future.result())
+                        continue
+                    failure = failure or error       # raised once the calls in flight are recorded
+                    if getattr(error, "answered", False):
+                        self._count_attempt(allocation.pair)
+                    else:
+                        lost = True
         if failure is not None:
             raise failure
+
+    def _count_attempt(self, p: Pair) -> None:
+        """Xero answered with a server error, which it keeps under the key: the next try needs a new one."""
+        self.conn.execute(f"UPDATE {S}.allocations SET write_attempts = write_attempts + 1 WHERE entity = %s AND "
+                          "omono_id = %s AND invoice_omono_id = %s", (p.entity, p.credit["omono_id"],
+                                                                      p.invoice["omono_id"]))
+        self.conn.commit()
 
     def _start(self, todo: list[tuple[Pair, Any, Any]], flying: dict[Future, Planned],
                pool: ThreadPoolExecutor) -> list[tuple[Pair, Any, Any]]:
@@ -270,7 +287,7 @@ class Allocator:
         body = {"Allocations": [{"Invoice": {"InvoiceID": invoice_id}, "Amount": amount,
                                  "Date": date.today().isoformat()}]}
         key = transform.idempotency_key(self.client.xero.tenant_id, "allocation", [transform.jsonable(body)],
-                                        target=credit_id)
+                                        target=credit_id, attempt=p.attempts)
         return Planned(p, amount, note, credit_id, invoice_id, body, key)
 
     def _send(self, a: Planned) -> tuple[list[str], Attempt]:

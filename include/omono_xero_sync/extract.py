@@ -49,12 +49,11 @@ def _row(r: dict) -> dict:
     return {k: _plain(v) for k, v in r.items() if k not in {"created_at", "updated_at"}}
 
 
-def changed_ids(omono: psycopg.Connection, seen: str | None, date_range: tuple[date, date] | None,
-                changed_at: dict[str, dict[int, Any]] | None = None) -> dict[str, set[int]]:
-    """Ids per entity: everything on a first run (or a backfill range), else what the change log holds (and, into
-    `changed_at`, when each record last changed: a skip older than that is cleared)."""
+def changed_ids(omono: psycopg.Connection, seen: str | None, date_range: tuple[date, date] | None
+                ) -> dict[str, set[int]]:
+    """Ids per entity: everything on a first run (or a backfill range), else what changed since the read whose
+    snapshot is `seen` (the change-log rows it could not see)."""
     wanted: dict[str, set[int]] = defaultdict(set)
-    times = changed_at if changed_at is not None else defaultdict(dict)
     if date_range is not None:
         start, end = date_range
         for name, (table, _lines, _key) in _DOC_TABLES.items():
@@ -69,24 +68,21 @@ def changed_ids(omono: psycopg.Connection, seen: str | None, date_range: tuple[d
             wanted[name] = {r["id"] for r in omono.execute(f"SELECT id FROM omono.{table} WHERE true"
                                                            f"{_kind_filter(name)}")}
         return wanted
-    rows = omono.execute("SELECT entity, record_id, max(changed_at) AS changed_at FROM omono.change_log WHERE txid >= "
-                         "pg_snapshot_xmin(%(seen)s::pg_snapshot) AND NOT pg_visible_in_snapshot(txid, "
-                         "%(seen)s::pg_snapshot) GROUP BY entity, record_id", {"seen": seen})
-    credit: dict[int, Any] = {}
+    rows = omono.execute("SELECT DISTINCT entity, record_id FROM omono.change_log WHERE txid >= pg_snapshot_xmin("
+                         "%(seen)s::pg_snapshot) AND NOT pg_visible_in_snapshot(txid, %(seen)s::pg_snapshot)",
+                         {"seen": seen})
+    credit: set[int] = set()
     for r in rows:
         name = {"company": "contact"}.get(r["entity"], r["entity"])
         if name == "credit_note":
-            credit[r["record_id"]] = r["changed_at"]
+            credit.add(r["record_id"])
         else:
             wanted[name].add(r["record_id"])
-            times[name][r["record_id"]] = r["changed_at"]
-    credit_ids = set(credit)
-    if credit_ids:
-        for r in omono.execute("SELECT id, kind FROM omono.credit_notes WHERE id = ANY(%s)", (list(credit_ids),)):
+    if credit:
+        for r in omono.execute("SELECT id, kind FROM omono.credit_notes WHERE id = ANY(%s)", (sorted(credit),)):
             wanted[f"{r['kind']}_credit_note"].add(r["id"])
-            times[f"{r['kind']}_credit_note"][r["id"]] = credit[r["id"]]
-            credit_ids.discard(r["id"])
-        wanted[GONE_CREDIT_NOTES] = credit_ids       # deleted outright: which kind they were, the state knows
+            credit.discard(r["id"])
+        wanted[GONE_CREDIT_NOTES] = credit           # deleted outright: which kind they were, the state knows
     return wanted
 
 
@@ -94,7 +90,7 @@ def _gone_credit_notes(state_conn: psycopg.Connection, wanted: dict[str, set[int
     """Credit notes deleted outright: Omono no longer says whether sales or purchase; what was sent of them does."""
     gone = sorted(wanted.pop(GONE_CREDIT_NOTES, set()))
     for entity in ("sales_credit_note", "purchase_credit_note"):
-        known = set(state.records(state_conn, entity, gone)) | set(state.written_for(state_conn, entity, gone))
+        known = state.known(state_conn, entity, gone) | set(state.written_for(state_conn, entity, gone))
         wanted[entity] |= known
 
 
@@ -188,17 +184,16 @@ def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, ctx: sync
     run_id, dry_run = ctx.run_id, ctx.dry_run
     counts: dict[str, int] = defaultdict(int)
     named_companies: set[int] = set()
-    changed_at: dict[str, dict[int, Any]] = defaultdict(dict)
     omono.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     with omono.transaction(), state_conn.transaction():
         read = omono.execute("SELECT pg_current_snapshot()::text AS snapshot, "
                              "pg_snapshot_xmax(pg_current_snapshot())::text AS xmax").fetchone()
         seen = None if full else state.get_cursor(state_conn)
-        wanted = changed_ids(omono, seen, date_range, changed_at)
+        wanted = changed_ids(omono, seen, date_range)
         _gone_credit_notes(state_conn, wanted)
-        if not dry_run:                     # a record changed in Omono since someone skipped it is sent again
-            for name, times in changed_at.items():
-                state.unskip_changed(state_conn, name, times, ctx)
+        if seen is not None and date_range is None and not dry_run:
+            for name, ids in wanted.items():    # changed since the last read: a skip of what was read then ends
+                state.unskip_changed(state_conn, name, sorted(ids), ctx)
         if seen is None:
             _written_but_gone(omono, state_conn, wanted, only_gone=date_range is not None)
         for name, ids in state.ids_to_reread(state_conn, wanted.get("contact", set())).items():
@@ -209,9 +204,10 @@ def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, ctx: sync
             ids = sorted(wanted.get(entity.name, ()))
             for i in range(0, len(ids), CHUNK):
                 chunk = ids[i:i + CHUNK]
-                recs = _without_skipped(state_conn, entity.name, _load(omono, entity.name, chunk))
+                loaded = _load(omono, entity.name, chunk)
+                recs = _without_skipped(state_conn, entity.name,
+                                        loaded + _tombstones(state_conn, entity.name, chunk, loaded))
                 named_companies.update(r["company_id"] for r in recs if r.get("company_id"))
-                recs += _tombstones(state_conn, entity.name, chunk, recs)
                 _stage(state_conn, run_id, entity.name, recs, dry_run, read["xmax"])
                 counts[entity.name] += len(recs)
         if sum(counts.values()) > CHUNK:    # the planner must know the run's size, or it scans it per batch
@@ -235,7 +231,7 @@ def _companies_needed(state_conn: psycopg.Connection, named: set[int], date_rang
     all), without which their documents could never go."""
     if date_range is not None:
         return set(named)
-    return named - set(state.records(state_conn, "contact", sorted(named)))
+    return named - state.known(state_conn, "contact", sorted(named))
 
 
 def queued(state_conn: psycopg.Connection, run_id: str, entity_name: str, only: str | None = "pending",

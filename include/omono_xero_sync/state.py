@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -61,6 +60,14 @@ def records(conn: psycopg.Connection, entity: str, ids: list[int]) -> dict[int, 
     rows = conn.execute(f"SELECT *, source_xmax::text AS source_xmax FROM {S}.record_state WHERE entity = %s AND "
                         "omono_id = ANY(%s)", (entity, ids))
     return {r["omono_id"]: r for r in rows}
+
+
+def known(conn: psycopg.Connection, entity: str, ids: list[int]) -> set[int]:
+    """Which of these records have a state (ids only: cheap however many are asked about)."""
+    if not ids:
+        return set()
+    return {r["omono_id"] for r in conn.execute(f"SELECT omono_id FROM {S}.record_state WHERE entity = %s AND "
+                                                "omono_id = ANY(%s)", (entity, ids))}
 
 
 def mark_pending(conn: psycopg.Connection, entity: str, items: list[tuple[int, str | None]], run_id: str) -> None:
@@ -255,21 +262,18 @@ def retry(conn: psycopg.Connection, keys: list[tuple[str, int]], who: str, ctx: 
     return len(done)
 
 
-def unskip_changed(conn: psycopg.Connection, entity: str, changed_at: dict[int, datetime], ctx: RunContext
-                   ) -> list[int]:
-    """Clear the skip of records that changed in Omono after they were skipped, so this run sends them again.
-    `changed_at` maps each changed record's id to its latest change (omono.change_log.changed_at); the extract
-    calls this before staging the run. Each cleared skip leaves a sync-log row. Returns the ids cleared."""
-    if not changed_at:
+def unskip_changed(conn: psycopg.Connection, entity: str, ids: list[int], ctx: RunContext) -> list[int]:
+    """Clear the skip of records that changed in Omono since the last run read them (the extract's change-log
+    read holds only such changes), so this run looks at them again: the bookkeeper skipped the version they saw,
+    whether the change came before or after the click. Each cleared skip leaves a sync-log row. Returns the ids."""
+    if not ids:
         return []
     rows = conn.execute(
         f"UPDATE {S}.record_state r SET status = 'pending', skipped_by = NULL, skipped_at = NULL, updated_at = now() "
-        "FROM unnest(%s::bigint[], %s::timestamptz[]) AS c(omono_id, changed_at) WHERE r.entity = %s AND "
-        "r.omono_id = c.omono_id AND r.status = 'skipped' AND c.changed_at > coalesce(r.skipped_at, '-infinity') "
-        "RETURNING r.omono_id, r.omono_number",
-        (list(changed_at), list(changed_at.values()), entity)).fetchall()
+        "WHERE r.entity = %s AND r.omono_id = ANY(%s) AND r.status = 'skipped' RETURNING r.omono_id, r.omono_number",
+        (entity, ids)).fetchall()
     sync_log.write(conn, ctx, [LogRow(entity, r["omono_id"], r["omono_number"], "unskipped", messages=[
-        f"{r['omono_number']} changed in Omono after it was skipped, so it is sent to Xero again."]) for r in rows])
+        f"{r['omono_number']} changed in Omono since it was skipped, so it is looked at again."]) for r in rows])
     return [r["omono_id"] for r in rows]
 
 
