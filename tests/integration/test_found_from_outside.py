@@ -224,3 +224,26 @@ def test_a_change_the_last_run_did_not_read_clears_a_skip_even_if_made_before_it
     run_steps("r3")
     st = record_state(fresh_db, "dispatch_invoice", "SO-1001")
     assert st["status"] == "held" and [i["Status"] for i in _invoices(admin, "SO-1001")] == ["AUTHORISED"]
+
+
+def test_a_line_moved_to_another_invoice_changes_both_in_xero(xero_org: XeroOrg, fresh_db: str,
+                                                             admin: httpx.Client) -> None:
+    """Found from outside: the line triggers logged only the invoice a line moved to, so the one it left kept the
+    line in Xero (a wrong total, shown green)."""
+    seed(fresh_db, documents=12, bad_share=0)
+    run_steps("r1")
+    with db(fresh_db) as conn:
+        a, b = conn.execute("SELECT d.id FROM omono.dispatch_invoices d WHERE (SELECT count(*) FROM "
+                            "omono.dispatch_invoice_lines l WHERE l.invoice_id = d.id) > 1 AND d.currency_code = "
+                            "'GBP' AND NOT EXISTS (SELECT FROM omono.credit_notes c WHERE c.invoice_id = d.id) "
+                            "ORDER BY d.id LIMIT 2").fetchall()      # no credit allocated: Xero lets them change
+        conn.execute("UPDATE omono.dispatch_invoice_lines SET invoice_id = %s, line_no = 99 WHERE invoice_id = %s "
+                     "AND line_no = (SELECT max(line_no) FROM omono.dispatch_invoice_lines WHERE invoice_id = %s)",
+                     (b["id"], a["id"], a["id"]))
+        lines = {r["number"]: r["n"] for r in conn.execute(
+            "SELECT d.number, count(*) AS n FROM omono.dispatch_invoices d JOIN omono.dispatch_invoice_lines l ON "
+            "l.invoice_id = d.id WHERE d.id IN (%s, %s) GROUP BY d.number", (a["id"], b["id"]))}
+    run_steps("r2")
+    for number, n in lines.items():
+        (copy,) = _invoices(admin, number)
+        assert len(copy["LineItems"]) == n, _say(fresh_db, "dispatch_invoice", number)

@@ -1,9 +1,9 @@
 -- What omono-xero-sync adds to an Omono database (a DBA runs this once; it is idempotent).
 -- ---------------------------------------------------------------------------------------------------------
 -- Change log: one row per changed record, written by triggers in the same transaction as the change, and
--- stamped with that transaction's 64-bit id. The sync reads every row whose transaction id is at or above
--- the oldest transaction that was still running when it last read (its snapshot xmin), so a change that
--- commits after a run started, or whose updated_at is old, is still seen. Timestamps are never used.
+-- stamped with that transaction's 64-bit id. The sync reads every row its last read's snapshot could not see,
+-- so a change that commits after a run started, or whose updated_at is old, is still seen. Timestamps are never
+-- used. A line moved from one document to another logs both.
 -- ---------------------------------------------------------------------------------------------------------
 CREATE TABLE IF NOT EXISTS omono.change_log (
     id         bigserial PRIMARY KEY,
@@ -16,14 +16,24 @@ CREATE INDEX IF NOT EXISTS change_log_txid ON omono.change_log (txid);
 
 CREATE OR REPLACE FUNCTION omono.log_change() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    rec record := CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    before bigint;   -- the record the row belonged to before the change (none for an insert)
+    after  bigint;   -- and after it (none for a delete); a line moved to another document changes both
 BEGIN
     IF TG_ARGV[1] = 'id' THEN
-        INSERT INTO omono.change_log (entity, record_id) VALUES (TG_ARGV[0], rec.id);
+        IF TG_OP <> 'INSERT' THEN before := OLD.id; END IF;
+        IF TG_OP <> 'DELETE' THEN after := NEW.id; END IF;
     ELSIF TG_ARGV[1] = 'invoice_id' THEN
-        INSERT INTO omono.change_log (entity, record_id) VALUES (TG_ARGV[0], rec.invoice_id);
+        IF TG_OP <> 'INSERT' THEN before := OLD.invoice_id; END IF;
+        IF TG_OP <> 'DELETE' THEN after := NEW.invoice_id; END IF;
     ELSE
-        INSERT INTO omono.change_log (entity, record_id) VALUES (TG_ARGV[0], rec.credit_note_id);
+        IF TG_OP <> 'INSERT' THEN before := OLD.credit_note_id; END IF;
+        IF TG_OP <> 'DELETE' THEN after := NEW.credit_note_id; END IF;
+    END IF;
+    IF before IS NOT NULL THEN
+        INSERT INTO omono.change_log (entity, record_id) VALUES (TG_ARGV[0], before);
+    END IF;
+    IF after IS NOT NULL AND after IS DISTINCT FROM before THEN
+        INSERT INTO omono.change_log (entity, record_id) VALUES (TG_ARGV[0], after);
     END IF;
     RETURN NULL;
 END $$;
