@@ -89,10 +89,12 @@ def _leave_old_links(state_conn: psycopg.Connection, run_id: str, staged: dict[t
                        "(c->>2)::bigint AND a.status IN ('waiting', 'settled')", {"current": current})
     state_conn.execute(
         f"UPDATE {S}.allocations a SET status = 'failed', relinked = true, run_id = %(run)s, updated_at = now(), "
-        "messages = jsonb_build_array(format('Its credit was allocated in Xero to the invoice Omono linked it to '"
-        "'before (Omono id %%s), but Omono now links it ' || CASE WHEN c->>2 IS NULL THEN 'to no invoice' ELSE "
-        "'elsewhere' END || '. Remove that allocation in Xero (open the credit note, Allocations); the next run sees "
-        f"it gone and allocates as Omono now says.', a.invoice_omono_id)) {old} AND a.status = 'allocated'",
+        "messages = jsonb_build_array(format('Its credit was allocated in Xero to %%s, the invoice Omono linked it "
+        "to before, but Omono now links it ' || CASE WHEN c->>2 IS NULL THEN 'to no invoice' ELSE 'elsewhere' END || "
+        "'. Remove that allocation in Xero (open the credit note, Allocations); the next run sees it gone and "
+        f"allocates as Omono now says.', coalesce((SELECT i.omono_number FROM {S}.record_state i WHERE i.entity = "
+        "a.invoice_entity AND i.omono_id = a.invoice_omono_id), 'Omono invoice id ' || a.invoice_omono_id))) "
+        f"{old} AND a.status = 'allocated'",
         {"current": current, "run": run_id})
     state_conn.execute(                     # linked back to where its credit went: nothing to move any more
         f"UPDATE {S}.allocations a SET status = 'allocated', relinked = false, messages = '[]', updated_at = now() "

@@ -28,7 +28,7 @@ from include.omono_xero_sync import entities, settings, state, sync_log
 log = logging.getLogger(__name__)
 S = settings.STATE_SCHEMA
 CHUNK = 5000
-GONE_CREDIT_NOTES = "credit_note (deleted)"
+CHANGED_CREDIT_NOTES = "credit_note (either kind)"
 _DOC_TABLES = {
     "dispatch_invoice": ("dispatch_invoices", "dispatch_invoice_lines", "invoice_id"),
     "delivery_invoice": ("delivery_invoices", "delivery_invoice_lines", "invoice_id"),
@@ -81,17 +81,23 @@ def changed_ids(omono: psycopg.Connection, seen: str | None, date_range: tuple[d
     if credit:
         for r in omono.execute("SELECT id, kind FROM omono.credit_notes WHERE id = ANY(%s)", (sorted(credit),)):
             wanted[f"{r['kind']}_credit_note"].add(r["id"])
-            credit.discard(r["id"])
-        wanted[GONE_CREDIT_NOTES] = credit           # deleted outright: which kind they were, the state knows
+        wanted[CHANGED_CREDIT_NOTES] = credit        # and under the kind they were sent as (below)
     return wanted
 
 
-def _gone_credit_notes(state_conn: psycopg.Connection, wanted: dict[str, set[int]]) -> None:
-    """Credit notes deleted outright: Omono no longer says whether sales or purchase; what was sent of them does."""
-    gone = sorted(wanted.pop(GONE_CREDIT_NOTES, set()))
+def _credit_notes_as_sent(state_conn: psycopg.Connection, wanted: dict[str, set[int]]) -> None:
+    """Changed credit notes are looked at under each kind they were sent as too: one deleted outright (Omono no
+    longer says whether sales or purchase), or whose kind changed, is a tombstone there (voided in Xero)."""
+    changed = sorted(wanted.pop(CHANGED_CREDIT_NOTES, set()))
     for entity in ("sales_credit_note", "purchase_credit_note"):
-        known = state.known(state_conn, entity, gone) | set(state.written_for(state_conn, entity, gone))
+        known = state.known(state_conn, entity, changed) | set(state.written_for(state_conn, entity, changed))
         wanted[entity] |= known
+
+
+def _changed_since(omono: psycopg.Connection, state_conn: psycopg.Connection, seen: str) -> dict[str, set[int]]:
+    changed = changed_ids(omono, seen, None)
+    _credit_notes_as_sent(state_conn, changed)
+    return changed
 
 
 def _written_but_gone(omono: psycopg.Connection, state_conn: psycopg.Connection, wanted: dict[str, set[int]],
@@ -188,13 +194,13 @@ def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, ctx: sync
     with omono.transaction(), state_conn.transaction():
         read = omono.execute("SELECT pg_current_snapshot()::text AS snapshot, "
                              "pg_snapshot_xmax(pg_current_snapshot())::text AS xmax").fetchone()
-        seen = None if full else state.get_cursor(state_conn)
-        wanted = changed_ids(omono, seen, date_range)
-        _gone_credit_notes(state_conn, wanted)
-        if seen is not None and date_range is None and not dry_run:
-            for name, ids in wanted.items():    # changed since the last read: a skip of what was read then ends
+        cursor = state.get_cursor(state_conn)
+        changed = _changed_since(omono, state_conn, cursor) if cursor is not None and date_range is None else None
+        if changed is not None and not dry_run:
+            for name, ids in changed.items():   # changed since the last read: a skip of what was read then ends
                 state.unskip_changed(state_conn, name, sorted(ids), ctx)
-        if seen is None:
+        wanted = changed if changed is not None and not full else changed_ids(omono, None, date_range)
+        if full or cursor is None:
             _written_but_gone(omono, state_conn, wanted, only_gone=date_range is not None)
         for name, ids in state.ids_to_reread(state_conn, wanted.get("contact", set())).items():
             wanted[name].update(ids)

@@ -138,7 +138,8 @@ class Pusher:
     def plan(self, items: list[dict]) -> list[Plan]:
         """What to send for a page of this run's staged records (the rest are settled here: unchanged, held)."""
         states = state.records(self.conn, self.entity.name, [i["omono_id"] for i in items])
-        items = [i for i in items if not self._superseded(i, states.get(i["omono_id"]))]
+        items = [i for i in items if not self._skipped_meanwhile(i, states.get(i["omono_id"]))
+                 and not self._superseded(i, states.get(i["omono_id"]))]
         self.snapshots = {i["omono_id"]: i.get("snapshot") for i in items}    # the last page is written by now
         if self.entity is entities.CONTACT:
             plans = [self._plan_contact(i["record"], states.get(i["omono_id"])) for i in items]
@@ -160,6 +161,13 @@ class Pusher:
         self.waiting_invoices = self._invoices_not_in_xero(live)
         return [self._plan_document(i["record"], states.get(i["omono_id"]),
                                     companies.get(i["record"].get("company_id"))) for i in items]
+
+    def _skipped_meanwhile(self, item: dict, st: dict | None) -> bool:
+        """Skipped by the bookkeeper after this run read it: left alone, as the skip says."""
+        if (st or {}).get("status") != "skipped":
+            return False
+        self.queue.append((item["omono_id"], "done", []))
+        return True
 
     def _superseded(self, item: dict, st: dict | None) -> bool:
         """Another run, which read Omono after this one did, has already sent a newer version: this run's copy is

@@ -96,8 +96,9 @@ def apply_outcomes(conn: psycopg.Connection, entity: str, run_id: str, outcomes:
     outcomes = list({o["omono_id"]: o for o in outcomes}.values())        # the last word on each record
     kept = ", ".join(f"{col} = CASE WHEN o.doc ? '{col}' THEN (o.doc->>'{col}')::{kind} ELSE s.{col} END"
                      for col, kind in _KEPT_UNLESS_GIVEN.items())
-    conn.execute(
-        f"UPDATE {S}.record_state s SET status = o.doc->>'status', last_messages = o.doc->'messages', "
+    conn.execute(                       # a skip chosen while the run was under way stays, unless Xero now has it
+        f"UPDATE {S}.record_state s SET status = CASE WHEN s.status = 'skipped' AND o.doc->>'status' IN ('held', "
+        "'failed') THEN 'skipped' ELSE o.doc->>'status' END, last_messages = o.doc->'messages', "
         f"last_run_id = %(run_id)s, updated_at = now(), {kept}, last_sent = CASE WHEN o.doc ? 'last_sent' THEN "
         "o.doc->'last_sent' ELSE s.last_sent END FROM jsonb_array_elements(%(rows)s) AS o(doc) "
         "WHERE s.entity = %(entity)s AND s.omono_id = (o.doc->>'omono_id')::bigint",

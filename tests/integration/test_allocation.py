@@ -174,3 +174,19 @@ def test_an_allocation_xero_answered_with_a_server_error_is_tried_again_with_a_n
     assert _notes(admin)["CN-OK"]["RemainingCredit"] == 0                # the other pair went on
     run_steps("r2", ("allocate_credit_notes",))                          # within Xero's 6 minutes
     assert _notes(admin)["CN-503"]["RemainingCredit"] == 0
+
+
+def test_a_credit_note_relinked_after_its_allocation_says_which_invoice_holds_its_credit(
+        xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
+    seed(fresh_db, documents=8)
+    first, second = _gbp_invoice(fresh_db), _gbp_invoice(fresh_db, skip=1)
+    _note(fresh_db, "CN-R", first, 5)
+    run_steps("r1")
+    with db(fresh_db) as conn:
+        conn.execute("UPDATE omono.credit_notes SET invoice_id = %s WHERE number = 'CN-R'", (second,))
+        number = conn.execute("SELECT number FROM omono.dispatch_invoices WHERE id = %s", (first,)).fetchone()["number"]
+    run_steps("r2")
+    with db(fresh_db) as conn:
+        (red,) = [r for r in sync_log.unresolved(conn) if r["omono_number"] == "CN-R"]
+    said = " ".join(red["last_messages"])
+    assert f"allocated in Xero to {number}, the invoice Omono linked it to before" in said and "'" not in said

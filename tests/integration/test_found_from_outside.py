@@ -247,3 +247,76 @@ def test_a_line_moved_to_another_invoice_changes_both_in_xero(xero_org: XeroOrg,
     for number, n in lines.items():
         (copy,) = _invoices(admin, number)
         assert len(copy["LineItems"]) == n, _say(fresh_db, "dispatch_invoice", number)
+
+
+def _plain_invoices(url: str, n: int) -> list[dict]:
+    """GBP invoices with several lines and no credit note (Xero lets them change and be voided)."""
+    with db(url) as conn:
+        return conn.execute("SELECT d.id, d.number FROM omono.dispatch_invoices d WHERE (SELECT count(*) FROM "
+                            "omono.dispatch_invoice_lines l WHERE l.invoice_id = d.id) > 1 AND d.currency_code = "
+                            "'GBP' AND NOT EXISTS (SELECT FROM omono.credit_notes c WHERE c.invoice_id = d.id) "
+                            "ORDER BY d.id LIMIT %s", (n,)).fetchall()
+
+
+def test_a_full_re_read_keeps_the_changes_made_to_skipped_records_since_the_last_read(
+        xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
+    """Found from outside (second round): "Re-read every record" moved the change log past a fix and a deletion made
+    to skipped records, which it left out as skipped: Xero kept the old amount and the deleted invoice, for good."""
+    seed(fresh_db, documents=12, bad_share=0)
+    run_steps("r1")
+    fixed, deleted = _plain_invoices(fresh_db, 2)
+    for doc in (fixed, deleted):
+        _held_after_sync(fresh_db, doc["number"])
+    run_steps("r2")
+    for doc in (fixed, deleted):
+        _skip(fresh_db, "dispatch_invoice", doc["number"])
+    _sql(fresh_db, "UPDATE omono.dispatch_invoice_lines SET analysis_code = 'SA-RETAIL', quantity = quantity + 1 "
+                   "WHERE invoice_id = %s AND analysis_code = 'SA-UNMAPPED'", fixed["id"])
+    _sql(fresh_db, "DELETE FROM omono.dispatch_invoices WHERE id = %s", deleted["id"])
+    before = _invoices(admin, fixed["number"])[0]["Total"]
+    run_steps("r3", params={"full_resync": True})
+    assert _invoices(admin, fixed["number"])[0]["Total"] > before
+    assert [i["Status"] for i in _invoices(admin, deleted["number"])] == ["VOIDED"]
+
+
+def test_a_credit_note_whose_kind_changes_in_omono_is_in_xero_once(xero_org: XeroOrg, fresh_db: str,
+                                                                   admin: httpx.Client) -> None:
+    """Found from outside (second round): a sales credit note made a purchase one was created as a supplier credit
+    while its customer credit stayed live, both green."""
+    seed(fresh_db, documents=24, bad_share=0)
+    with db(fresh_db) as conn:
+        note = conn.execute("SELECT id, number FROM omono.credit_notes WHERE kind = 'sales' AND invoice_id IS NULL "
+                            "ORDER BY id LIMIT 1").fetchone() or conn.execute(
+            "UPDATE omono.credit_notes SET invoice_id = NULL WHERE id = (SELECT min(id) FROM omono.credit_notes "
+            "WHERE kind = 'sales') RETURNING id, number").fetchone()
+    run_steps("r1")
+    _sql(fresh_db, "UPDATE omono.credit_notes SET kind = 'purchase' WHERE id = %s", note["id"])
+    _sql(fresh_db, "UPDATE omono.credit_note_lines SET analysis_code = (SELECT min(code) FROM "
+                   "omono.purchase_analysis_codes) WHERE credit_note_id = %s", note["id"])
+    run_steps("r2")
+    live = [(c["Type"], c["Status"]) for c in xero_objects(admin, "creditnotes")
+            if c["CreditNoteNumber"] == note["number"] and c["Status"] not in ("VOIDED", "DELETED")]
+    assert live == [("ACCPAYCREDIT", "AUTHORISED")]
+
+
+def test_a_skip_chosen_while_a_run_is_under_way_is_kept(xero_org: XeroOrg, fresh_db: str,
+                                                        admin: httpx.Client) -> None:
+    """Found from outside (second round): the run's push wrote its refusal over a skip clicked after the run had
+    checked the record, so it was red again with nothing changed."""
+    seed(fresh_db, documents=12, bad_share=0)
+    run_steps("r1")
+    (doc,) = _plain_invoices(fresh_db, 1)
+    paid = _invoices(admin, doc["number"])[0]
+    admin.post(f"/tenants/{UK_TENANT}/payments", json={"InvoiceID": paid["InvoiceID"], "Amount": 1}
+               ).raise_for_status()
+    edit = "UPDATE omono.dispatch_invoice_lines SET quantity = quantity + 1 WHERE invoice_id = %s AND line_no = 1"
+    _sql(fresh_db, edit, doc["id"])
+    run_steps("r2")
+    assert record_state(fresh_db, "dispatch_invoice", doc["number"])["status"] == "failed"   # Xero: locked
+    _sql(fresh_db, edit, doc["id"])
+    run_steps("r3", ("readiness", "extract_changes", "check_records"))
+    _skip(fresh_db, "dispatch_invoice", doc["number"])
+    seq = last_seq(admin)
+    run_steps("r3", ("push_contacts", "push_dispatch_invoices"))
+    assert record_state(fresh_db, "dispatch_invoice", doc["number"])["status"] == "skipped"
+    assert [c for c in api_calls(admin, since=seq) if c["method"] == "POST"] == []
