@@ -35,12 +35,14 @@ import httpx
 import psycopg
 
 from include.commands import demo
+from tests.bench import naive_sync
 
 OUT = demo.RUN / "bench"
 LOG = OUT / "bench-airflow.log"
 SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "10000,100000,1000000").split(",") if s]
 HELD = int(os.environ.get("BENCH_HELD", "50000"))
 LIMITS_DOCS = int(os.environ.get("BENCH_LIMITS_DOCS", "2000"))
+NAIVE_MAX = 10_000     # the naive baseline replays a call per document: run at sizes up to this
 EARLIER = os.environ.get("BENCH_WITH")      # a results file of an earlier run whose sizes join the growth figures
 REFERENCE = {"/api.xro/2.0/Organisation", "/api.xro/2.0/Accounts", "/api.xro/2.0/TaxRates", "/api.xro/2.0/Currencies"}
 lines: list[str] = []
@@ -160,11 +162,12 @@ def sizes() -> dict[int, dict]:
             prepared = time.perf_counter() - started
             first, unchanged = run_child(url, emulator, emulator_url, "first,unchanged", paced=False)
             floor, records = write_floor(url)
+            naive = naive_sync.replay(url, emulator_url) if documents <= NAIVE_MAX else None   # empties Xero
         finally:
             emulator.terminate()
             emulator.wait(30)
         results[documents] = {"prepared_s": prepared, "first": first, "unchanged": unchanged, "floor": floor,
-                              "records": records}
+                              "records": records, "naive_calls": naive}
         report_size(documents, results[documents])
     return results
 
@@ -197,6 +200,9 @@ def report_size(documents: int, r: dict) -> None:
     figure("first sync: API calls", f"{calls:,}", f"<= 1.1 x {bound:,} (floor {r['floor']:,} + "
            f"{kinds['allocations']:,} allocations + 4)", calls <= 1.1 * bound if goal else None)
     figure("  by kind", ", ".join(f"{k} {v:,}" for k, v in sorted(kinds.items())))
+    if r.get("naive_calls"):
+        figure("naive baseline: API calls (a call per document, a contact look-up each)", f"{r['naive_calls']:,} = "
+               f"{r['naive_calls'] / calls:.1f} x ours", "more than ours", r["naive_calls"] > calls)
     figure("first sync: look-up calls / write calls", f"{kinds['look-ups'] / max(kinds['writes'], 1):.1%}",
            "<= 15%", kinds["look-ups"] <= 0.15 * kinds["writes"] if goal else None)
     push_sql = statements_in(first, "push_")
