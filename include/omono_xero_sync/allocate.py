@@ -51,31 +51,34 @@ class Pair:
 
 # -- which pairs ------------------------------------------------------------------------------------------------
 def note_links(state_conn: psycopg.Connection, omono: psycopg.Connection, run_id: str) -> None:
-    """Record the pairs this run's credit notes name (and, the first time, every link Omono has). A note Omono now
-    links elsewhere, or not at all, leaves its old pair behind: still waiting, it is dropped; already allocated in
-    Xero, it turns red (relinked) until the bookkeeper moves the credit in Xero."""
-    links: list[tuple[str, int, str, int]] = []
-    staged: dict[tuple[str, int], int | None] = {}
+    """Record the pairs this run's credit notes name (and, the first time, every link Omono has), a page of the
+    run's notes at a time. A note Omono now links elsewhere, or not at all, leaves its old pair behind: still
+    waiting, it is dropped; already allocated in Xero, it turns red (relinked) until the bookkeeper moves the
+    credit in Xero."""
     for entity, (_kind, invoice_entity) in PAIRS.items():
-        for item in extract.queued(state_conn, run_id, entity, only=None):
-            rec = item["record"]
-            linked = rec.get("invoice_id") if rec.get("status") == "issued" and not rec.get("deleted") else None
-            staged[(entity, rec["id"])] = linked
-            if linked:
-                links.append((entity, rec["id"], invoice_entity, linked))
+        for page in extract.staged_pages(state_conn, run_id, entity, PART, only=None):
+            staged: dict[tuple[str, int], int | None] = {}
+            for item in page:
+                rec = item["record"]
+                staged[(entity, rec["id"])] = (rec.get("invoice_id") if rec.get("status") == "issued"
+                                               and not rec.get("deleted") else None)
+            _leave_old_links(state_conn, run_id, staged)
+            _add_links(state_conn, run_id, [(e, i, invoice_entity, inv) for (e, i), inv in staged.items() if inv])
     if not state.get_setting(state_conn, "allocation_links_seeded"):
-        for r in omono.execute("SELECT id, kind, invoice_id FROM omono.credit_notes WHERE invoice_id IS NOT NULL "
-                               "AND status = 'issued'"):
-            entity = f"{r['kind']}_credit_note"
-            links.append((entity, r["id"], PAIRS[entity][1], r["invoice_id"]))
+        _add_links(state_conn, run_id, [
+            (f"{r['kind']}_credit_note", r["id"], PAIRS[f"{r['kind']}_credit_note"][1], r["invoice_id"])
+            for r in omono.execute("SELECT id, kind, invoice_id FROM omono.credit_notes WHERE invoice_id IS NOT NULL "
+                                   "AND status = 'issued'")])
         state.put_setting(state_conn, "allocation_links_seeded", True)
-    _leave_old_links(state_conn, run_id, staged)
+    state_conn.commit()
+
+
+def _add_links(state_conn: psycopg.Connection, run_id: str, links: list[tuple[str, int, str, int]]) -> None:
     if links:
         state_conn.execute(
             f"INSERT INTO {S}.allocations (entity, omono_id, invoice_entity, invoice_omono_id, status, run_id) "
             "SELECT l->>0, (l->>1)::bigint, l->>2, (l->>3)::bigint, 'waiting', %s FROM jsonb_array_elements(%s) l "
             "ON CONFLICT DO NOTHING", (run_id, Jsonb(links)))
-    state_conn.commit()
 
 
 def _leave_old_links(state_conn: psycopg.Connection, run_id: str, staged: dict[tuple[str, int], int | None]) -> None:

@@ -259,14 +259,17 @@ def count_pending(state_conn: psycopg.Connection, run_id: str, entity_name: str)
                               "state = 'pending'", (run_id, entity_name)).fetchone()["n"]
 
 
-def pending_pages(state_conn: psycopg.Connection, run_id: str, entity_name: str, size: int) -> Iterator[list[dict]]:
-    """This run's still pending records of one kind, `size` at a time in id order (memory stays flat)."""
-    last = -1
+def staged_pages(state_conn: psycopg.Connection, run_id: str, entity_name: str, size: int,
+                 only: str | None = "pending") -> Iterator[list[dict]]:
+    """This run's staged records of one kind (still pending, or all with `only=None`), `size` at a time in id
+    order (memory stays flat)."""
+    last, state_filter = -1, "AND state = %(only)s " if only else ""
     while True:
         page = state_conn.execute(
             f"SELECT omono_id, omono_number, record, state, messages, snapshot::text AS snapshot FROM {S}.run_queue "
-            "WHERE run_id = %s AND entity = %s AND state = 'pending' AND omono_id > %s ORDER BY omono_id LIMIT %s",
-            (run_id, entity_name, last, size)).fetchall()
+            f"WHERE run_id = %(run)s AND entity = %(entity)s {state_filter}AND omono_id > %(last)s ORDER BY omono_id "
+            "LIMIT %(size)s", {"run": run_id, "entity": entity_name, "only": only, "last": last, "size": size}
+        ).fetchall()
         if not page:
             return
         yield page

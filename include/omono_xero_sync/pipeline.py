@@ -194,7 +194,7 @@ def check_records(ctx: RunContext) -> dict[str, int]:
             if entity is not entities.CONTACT:   # Xero refuses to approve a document in a locked period
                 approved = state.get_setting(conn, f"status.{entity.name}") == "AUTHORISED"
                 checks.lock_date = lock_date if approved else None     # drafts and submitted ones it takes
-            for page in extract.pending_pages(conn, ctx.run_id, entity.name, CHECK_PAGE):   # memory stays flat
+            for page in extract.staged_pages(conn, ctx.run_id, entity.name, CHECK_PAGE):   # memory stays flat
                 items = [i for i in page if not i["record"].get("deleted")]
                 held[entity.name] += _check_page(conn, ctx, entity, items, checks)
                 checked += len(items)

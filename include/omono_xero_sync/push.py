@@ -578,11 +578,11 @@ class Pusher:
 
     def wait_for_budget(self) -> None:
         """What this run could not reach is waiting (not red): the next run with budget carries on."""
-        left = [i["omono_id"] for i in extract.queued(self.conn, self.ctx.run_id, self.entity.name)]
-        for omono_id in left:
-            self._wait(omono_id, "Waits for the next Xero API budget: today's is spent. Nothing is wrong with it; "
-                                 "the next run carries on.")
-        self._flush()
+        for page in extract.staged_pages(self.conn, self.ctx.run_id, self.entity.name, PLAN_PAGE):
+            for item in page:
+                self._wait(item["omono_id"], "Waits for the next Xero API budget: today's is spent. Nothing is "
+                                             "wrong with it; the next run carries on.")
+            self._flush()
 
     # -- writes ---------------------------------------------------------------------------------------------
     @property
@@ -869,7 +869,7 @@ def push(ctx: RunContext, entity: Entity, conn: psycopg.Connection, client: Any)
     for lands). Returns counts per action (and API calls made)."""
     pusher = Pusher(ctx, entity, conn, client)
     try:
-        for items in extract.pending_pages(conn, ctx.run_id, entity.name, PLAN_PAGE):
+        for items in extract.staged_pages(conn, ctx.run_id, entity.name, PLAN_PAGE):
             for group in _chunks(pusher.plan(items), settings.BATCH_SIZE * settings.CONCURRENT_CALLS):
                 pusher.write(pusher.resolve_unknown(group))
                 if pusher.result.stopped:
