@@ -125,6 +125,13 @@ def open_pairs(state_conn: psycopg.Connection, part: int | None = None) -> Itera
         yield _pairs_of(state_conn, rows)
 
 
+def _open_count(state_conn: psycopg.Connection) -> int:
+    """How many open pairs a run would look at (those whose credit note is in Xero), counted, not loaded."""
+    return state_conn.execute(
+        f"SELECT count(*) AS n FROM {S}.allocations a JOIN {S}.record_state c ON c.entity = a.entity AND "
+        "c.omono_id = a.omono_id WHERE a.status = ANY(%s) AND c.xero_id IS NOT NULL", (list(OPEN),)).fetchone()["n"]
+
+
 def _pairs_of(state_conn: psycopg.Connection, rows: list[dict]) -> list[Pair]:
     pairs = []
     for entity in PAIRS:
@@ -357,7 +364,7 @@ def _allocated_text(p: Pair, amount: Decimal, note: Any) -> str:
 
 def allocate(ctx: RunContext, state_conn: psycopg.Connection, omono: psycopg.Connection, client: Any) -> dict:
     if ctx.dry_run:
-        return {"allocated": 0, "planned": sum(len(part) for part in open_pairs(state_conn))}
+        return {"allocated": 0, "planned": _open_count(state_conn)}
     note_links(state_conn, omono, ctx.run_id)
     allocator, planned = Allocator(ctx, state_conn, client), 0
     for pairs in open_pairs(state_conn):

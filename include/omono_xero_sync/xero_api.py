@@ -190,7 +190,7 @@ class Pacer:
         """Calls another process started `ages` seconds ago: those within the minute still count."""
         with self._lock:
             now = self.clock()
-            self._calls.extend(sorted(now - age for age in ages if 0 <= age < 60))
+            self._calls = deque(sorted([*self._calls, *(now - age for age in ages if 0 <= age < 60)]))
 
     def recent(self) -> list[float]:
         """How many seconds ago each call of the last minute started (what the next task carries over)."""
