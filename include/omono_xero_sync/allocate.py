@@ -146,6 +146,16 @@ def _pairs_of(state_conn: psycopg.Connection, rows: list[dict]) -> list[Pair]:
 
 
 # -- reading Xero -----------------------------------------------------------------------------------------------
+def recorded(state_conn: psycopg.Connection, entity: str, omono_ids: list[int]) -> dict[tuple[int, int], dict]:
+    """What the integration recorded for these credit notes' pairs, by (note, invoice): reconciliation compares it
+    with Xero a slice at a time, so it asks only for the slice's notes."""
+    if not omono_ids:
+        return {}
+    return {(r["omono_id"], r["invoice_omono_id"]): r for r in state_conn.execute(
+        f"SELECT omono_id, invoice_omono_id, status, amount FROM {S}.allocations WHERE entity = %s AND omono_id = "
+        "ANY(%s)", (entity, omono_ids))}
+
+
 def _read_invoices(client: Any, ids: list[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for chunk in matching.chunks_within(sorted(set(ids)), lambda c: "%2C".join(c)):

@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from include.omono_xero_sync import entities, extract, matching, money, state, sync_log
+from include.omono_xero_sync import allocate, entities, extract, matching, money, state, sync_log
 from include.omono_xero_sync.settings import STATE_SCHEMA as S
 from include.omono_xero_sync.sync_log import LogRow, RunContext
 from include.omono_xero_sync.transform import number_in_xero
@@ -91,101 +91,134 @@ def _where(date_from: date, date_to: date) -> str:
             f"Date <= DateTime({date_to.year}, {date_to.month:02d}, {date_to.day:02d})")
 
 
-def read_xero(client: Any, date_from: date, date_to: date) -> dict[str, list[Any]]:
+@dataclass(frozen=True, slots=True)
+class XeroDocument:
+    """What reconciliation needs of one Xero document, taken from each page as it arrives: an SDK model weighs
+    several kilobytes and a slice can hold a whole day of a large organisation (16,000 documents at 1M)."""
+    id: str
+    type: str
+    number: str | None
+    status: str
+    contact_id: str | None
+    currency: str
+    sub_total: Decimal
+    total_tax: Decimal
+    total: Decimal
+    allocated: tuple[tuple[str, Decimal], ...] = ()      # a credit note's allocations: (invoice id, amount)
+
+    @classmethod
+    def of(cls, doc: Any) -> XeroDocument:
+        def amount(value: Any) -> Decimal:
+            return Decimal(str(value or 0))
+        return cls(str(getattr(doc, "invoice_id", None) or getattr(doc, "credit_note_id", None)),
+                   str(matching.enum(doc.type)),
+                   getattr(doc, "invoice_number", None) or getattr(doc, "credit_note_number", None),
+                   str(matching.enum(doc.status)), str(doc.contact.contact_id) if doc.contact else None,
+                   str(matching.enum(doc.currency_code)), amount(doc.sub_total), amount(doc.total_tax),
+                   amount(doc.total),
+                   tuple((str(a.invoice.invoice_id), amount(a.amount)) for a in getattr(doc, "allocations", None) or []
+                         if a.invoice))
+
+
+def read_xero(client: Any, date_from: date, date_to: date) -> dict[str, list[XeroDocument]]:
     """Xero's documents of the range by collection: ceil(n / 1,000) calls for each of invoices and credit notes."""
     where = _where(date_from, date_to)
-    return {"Invoices": list(matching.paged(lambda **p: client.read("get_invoices", **p), "invoices", where=where,
-                                            page_size=matching.PAGE_SIZE, summary_only=True)),
-            "CreditNotes": list(matching.paged(lambda **p: client.read("get_credit_notes", **p), "credit_notes",
-                                               where=where, page_size=matching.PAGE_SIZE))}
+    return {"Invoices": [XeroDocument.of(d) for d in matching.paged(
+                lambda **p: client.read("get_invoices", **p), "invoices", where=where, page_size=matching.PAGE_SIZE,
+                summary_only=True)],
+            "CreditNotes": [XeroDocument.of(d) for d in matching.paged(
+                lambda **p: client.read("get_credit_notes", **p), "credit_notes", where=where,
+                page_size=matching.PAGE_SIZE)]}
 
 
 def read_omono(omono: psycopg.Connection, date_from: date, date_to: date) -> dict[str, list[dict]]:
+    """Omono's documents of the range, each with the totals Xero should show instead of its lines (loaded
+    extract.CHUNK at a time, so a slice holds headers, not lines)."""
     ids = extract.changed_ids(omono, None, (date_from, date_to))
-    return {e.name: extract.load_documents(omono, e.name, sorted(ids.get(e.name, ()))) for e in entities.DOCUMENTS}
+    out: dict[str, list[dict]] = {}
+    for e in entities.DOCUMENTS:
+        wanted, out[e.name] = sorted(ids.get(e.name, ())), []
+        for i in range(0, len(wanted), extract.CHUNK):
+            for rec in extract.load_documents(omono, e.name, wanted[i:i + extract.CHUNK]):
+                rec["expected"] = money.document_totals(rec.pop("lines"))
+                out[e.name].append(rec)
+    return out
 
 
 # -- comparing ----------------------------------------------------------------------------------------------------
 class Comparison:
-    def __init__(self, conn: psycopg.Connection, report: Report, xero: dict[str, list[Any]]) -> None:
+    def __init__(self, conn: psycopg.Connection, report: Report, xero: dict[str, list[XeroDocument]]) -> None:
         self.conn, self.report = conn, report
         self.xero = xero
-        self.by_id = {self._id(d): d for docs in xero.values() for d in docs}
+        self.by_id = {d.id: d for docs in xero.values() for d in docs}
         self.explained: set[str] = set()
-
-    @staticmethod
-    def _id(doc: Any) -> str:
-        return str(getattr(doc, "invoice_id", None) or getattr(doc, "credit_note_id", None))
 
     def entity(self, entity: entities.Entity, records: list[dict]) -> None:
         states = state.records(self.conn, entity.name, [r["id"] for r in records])
         companies = state.records(self.conn, "contact", sorted({r["company_id"] for r in records}))
-        same_type = [d for d in self.xero[entity.collection] if matching.enum(d.type) == entity.xero_type]
-        by_number: dict[str, list[Any]] = defaultdict(list)
-        for d in same_type:
-            by_number[(getattr(d, _number_attr(entity)) or "").casefold()].append(d)
+        by_number: dict[str, list[XeroDocument]] = defaultdict(list)
+        for d in self.xero[entity.collection]:
+            if d.type == entity.xero_type:
+                by_number[(d.number or "").casefold()].append(d)
         for rec in records:
             self.record(entity, rec, states.get(rec["id"]), companies.get(rec["company_id"]), by_number)
 
     def record(self, entity: entities.Entity, rec: dict, st: dict | None, company: dict | None,
-               by_number: dict[str, list[Any]]) -> None:
+               by_number: dict[str, list[XeroDocument]]) -> None:
         number, currency = rec["number"], rec["currency_code"].strip()
         cancelled = rec.get("status") == "cancelled"
-        expected = money.document_totals(rec["lines"])
+        expected: money.Totals = rec["expected"]
         if not cancelled:
             self.report.omono[(entity.name, currency)].add(expected.total)
         contact = str(company["xero_id"]) if company and company.get("xero_id") else None
         copies = [d for d in by_number.get(number_in_xero(entity, rec).casefold(), [])
-                  if contact is None or (d.contact and str(d.contact.contact_id) == contact)]
+                  if contact is None or d.contact_id == contact]
         known = self.by_id.get(str(st["xero_id"])) if st and st["xero_id"] else None
-        if known is not None and all(self._id(known) != self._id(d) for d in copies):
+        if known is not None and all(known.id != d.id for d in copies):
             copies.append(known)
-        live = [d for d in copies if matching.enum(d.status) not in GONE]
-        self.explained |= {self._id(d) for d in copies}
+        live = [d for d in copies if d.status not in GONE]
+        self.explained |= {d.id for d in copies}
         if st and st["status"] in RED:
             self.report.already_red += 1          # red already, with its own message: not reported twice
             return
         diff = self._difference(entity, rec, live, copies, contact, expected, cancelled)
         if diff:
             kind, message, doc = diff
-            self.report.differences.append(Difference(
-                entity.name, kind, message, rec["id"], number, self._id(doc) if doc else None,
-                getattr(doc, _number_attr(entity), None) if doc else None))
+            self.report.differences.append(Difference(entity.name, kind, message, rec["id"], number,
+                                                      doc.id if doc else None, doc.number if doc else None))
 
-    def _difference(self, entity: entities.Entity, rec: dict, live: list[Any], copies: list[Any],
-                    contact: str | None, expected: money.Totals, cancelled: bool) -> tuple[str, str, Any] | None:
+    def _difference(self, entity: entities.Entity, rec: dict, live: list[XeroDocument], copies: list[XeroDocument],
+                    contact: str | None, expected: money.Totals, cancelled: bool
+                    ) -> tuple[str, str, XeroDocument | None] | None:
         number, currency = rec["number"], rec["currency_code"].strip()
         noun = entity.noun.lower()
         if cancelled:
             if live:
-                return ("status", f"{number} is cancelled in Omono but {matching.enum(live[0].status).lower()} in "
-                                  "Xero. Void or delete it in Xero, or choose Retry on its record.", live[0])
+                return ("status", f"{number} is cancelled in Omono but {live[0].status.lower()} in Xero. Void or "
+                                  "delete it in Xero, or choose Retry on its record.", live[0])
             return None
         if not live:
             gone = copies[0] if copies else None
-            what = f"{matching.enum(gone.status).lower()} in Xero" if gone else "not in Xero"
+            what = f"{gone.status.lower()} in Xero" if gone else "not in Xero"
             return ("missing", f"{number} ({noun}) is {what}, while Omono has it issued. Choose Retry on its "
                                "record, or cancel it in Omono.", gone)
         if len(live) > 1:
             return ("duplicate", f"{number} is in Xero {len(live)} times. Void the extra copies in Xero.", live[1])
         doc = live[0]
-        if contact and (doc.contact is None or str(doc.contact.contact_id) != contact):
+        if contact and doc.contact_id != contact:
             return ("contact", f"{number} is in Xero for another contact than its Omono company.", doc)
-        if matching.enum(doc.currency_code) != currency:
-            return ("currency", f"{number} is in {matching.enum(doc.currency_code)} in Xero but in {currency} in "
-                                "Omono.", doc)
+        if doc.currency != currency:
+            return ("currency", f"{number} is in {doc.currency} in Xero but in {currency} in Omono.", doc)
         actual = money.xero_totals(doc)
         if (actual.sub_total, actual.total_tax) != (expected.sub_total, expected.total_tax) or \
-                money.cents(Decimal(str(doc.total or 0))) != expected.total:
+                money.cents(doc.total) != expected.total:
             return ("totals", f"{number}: Omono {expected.describe(currency)}, Xero {actual.describe(currency)}.",
                     doc)
         return None
 
     def credit(self, entity: entities.Entity, records: list[dict]) -> None:
         """A linked credit note's allocation in Xero against what the integration recorded for the pair."""
-        recorded = {(r["omono_id"], r["invoice_omono_id"]): r for r in self.conn.execute(
-            f"SELECT omono_id, invoice_omono_id, status, amount FROM {S}.allocations WHERE entity = %s",
-            (entity.name,))}
+        recorded = allocate.recorded(self.conn, entity.name, [r["id"] for r in records])
         states = state.records(self.conn, entity.name, [r["id"] for r in records])
         invoice_entity = "dispatch_invoice" if entity.xero_type == "ACCRECCREDIT" else "delivery_invoice"
         invoices = state.records(self.conn, invoice_entity, [r["invoice_id"] for r in records if r.get("invoice_id")])
@@ -195,41 +228,34 @@ class Comparison:
             invoice = invoices.get(rec.get("invoice_id"))
             if note is None or invoice is None or not invoice.get("xero_id") or not pair:
                 continue
-            applied = sum((Decimal(str(a.amount)) for a in note.allocations or []
-                           if a.invoice and str(a.invoice.invoice_id) == str(invoice["xero_id"])), Decimal(0))
+            applied = sum((amount for invoice_id, amount in note.allocated if invoice_id == str(invoice["xero_id"])),
+                          Decimal(0))
             wanted = Decimal(str(pair["amount"] or 0)) if pair["status"] == "allocated" else Decimal(0)
             if money.cents(applied) != money.cents(wanted):
-                currency = matching.enum(note.currency_code)
                 self.report.differences.append(Difference(
-                    entity.name, "credit", f"{rec['number']}: {money.text(applied, currency)} of its credit is "
+                    entity.name, "credit", f"{rec['number']}: {money.text(applied, note.currency)} of its credit is "
                     f"allocated in Xero to {invoice['omono_number']}, where the integration allocated "
-                    f"{money.text(wanted, currency)}.", rec["id"], rec["number"], str(st["xero_id"])))
+                    f"{money.text(wanted, note.currency)}.", rec["id"], rec["number"], str(st["xero_id"])))
 
     def xero_side(self) -> None:
         """Xero's count and total per entity and currency: the live documents Omono's records explain, and ours."""
         kinds = {e.xero_type: e.name for e in entities.DOCUMENTS}
         for xero_id in self.explained | set(state.ours(self.conn, list(self.by_id))):
             doc = self.by_id[xero_id]
-            if matching.enum(doc.status) not in GONE:
-                key = (kinds[matching.enum(doc.type)], matching.enum(doc.currency_code))
-                self.report.xero[key].add(Decimal(str(doc.total or 0)))
+            if doc.status not in GONE:
+                self.report.xero[(kinds[doc.type], doc.currency)].add(doc.total)
 
     def orphans(self) -> None:
         ours = state.ours(self.conn, list(self.by_id))
         for xero_id in sorted(set(ours) - self.explained):
             doc = self.by_id[xero_id]
-            if matching.enum(doc.status) in GONE:
+            if doc.status in GONE:
                 continue
             entity, omono_id = ours[xero_id]
-            number = getattr(doc, "invoice_number", None) or getattr(doc, "credit_note_number", None)
             self.report.differences.append(Difference(
-                entity, "orphan", f"Xero holds {number}, which this integration created for an Omono "
+                entity, "orphan", f"Xero holds {doc.number}, which this integration created for an Omono "
                 "record that no longer explains it (deleted, renumbered or re-dated in Omono). Void it in Xero if it "
-                "should not be in the books.", omono_id, number, xero_id, number))
-
-
-def _number_attr(entity: entities.Entity) -> str:
-    return "credit_note_number" if entity.is_credit_note else "invoice_number"
+                "should not be in the books.", omono_id, doc.number, xero_id, doc.number))
 
 
 # -- storing --------------------------------------------------------------------------------------------------------

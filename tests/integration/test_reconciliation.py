@@ -4,6 +4,7 @@ is found, stored, and red in the sync log until the next reconciliation."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import httpx
 import pytest
@@ -77,7 +78,7 @@ def test_what_changed_in_xero_is_found_and_red_until_the_next_reconciliation(xer
         pipeline.verify(RunContext("omono_xero_sync", "r2", "verify"))
 
 
-def test_a_large_range_is_compared_in_slices_with_the_same_findings(monkeypatch: pytest.MonkeyPatch,
+def test_a_large_range_is_compared_in_slices_each_reading_only_its_own_records(monkeypatch: pytest.MonkeyPatch,
                                                                     xero_org: XeroOrg, fresh_db: str,
                                                                     admin: httpx.Client) -> None:
     """Issue 11 (memory): the range is cut into runs of days holding at most SLICE Omono documents, each read and
@@ -97,6 +98,7 @@ def test_a_large_range_is_compared_in_slices_with_the_same_findings(monkeypatch:
                               "xero_sync.reconciliations) ORDER BY 1, 2").fetchall()
     monkeypatch.setattr(reconcile, "SLICE", 10)
     seq = last_seq(admin)
+    pairs_read = _rows_read_from(monkeypatch, "FROM xero_sync.allocations WHERE")
     _reconcile("sliced")
     with db(fresh_db) as conn:
         parts = len(reconcile.slices(conn, *(date.fromisoformat(RANGE[k]) for k in ("date_from", "date_to"))))
@@ -107,3 +109,25 @@ def test_a_large_range_is_compared_in_slices_with_the_same_findings(monkeypatch:
     assert {(d["kind"], d["omono_number"]) for d in _differences(fresh_db)} == whole == {
         ("missing", invoices[-1]["InvoiceNumber"])}
     assert after == before
+    with db(fresh_db) as conn:            # each slice reads the pairs of its own credit notes, not all history
+        pairs = conn.execute("SELECT count(*) AS n FROM xero_sync.allocations a JOIN omono.credit_notes c ON c.id = "
+                             "a.omono_id WHERE c.issue_date BETWEEN %(date_from)s AND %(date_to)s", RANGE).fetchone()
+    assert pairs["n"] > 0 and sum(pairs_read) == pairs["n"]
+
+
+def _rows_read_from(monkeypatch: pytest.MonkeyPatch, reading: str) -> list[int]:
+    """How many rows each SELECT containing `reading` returned, on any connection (the pipeline opens its
+    own)."""
+    import psycopg
+
+    read: list[int] = []
+    original = psycopg.Connection.execute
+
+    def spy(self: psycopg.Connection, query: Any, *args: Any, **kwargs: Any) -> psycopg.Cursor:
+        cursor = original(self, query, *args, **kwargs)
+        if reading in str(query) and str(query).lstrip().upper().startswith("SELECT"):
+            read.append(cursor.rowcount)
+        return cursor
+
+    monkeypatch.setattr(psycopg.Connection, "execute", spy)
+    return read
