@@ -6,14 +6,18 @@ dags/ and plugins/, no example DAGs, and no task retries (a failing task must fa
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+_IN_MEMORY = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+_OWN_HOME: str | None = None
 if os.environ.get("PYTEST_XDIST_WORKER") or "AIRFLOW_HOME" not in os.environ:   # each xdist worker its own
-    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="omono-xero-airflow-")
+    # in memory where the machine has it: Airflow's SQLite metadata DB syncs to disk at every commit
+    _OWN_HOME = os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="omono-xero-airflow-", dir=_IN_MEMORY)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
@@ -26,3 +30,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if not any(item.iter_markers(name=m) for m in ("unit", "integration")):
             raise pytest.UsageError(f"{item.nodeid} has neither the 'unit' nor the 'integration' marker")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The throw-away AIRFLOW_HOME goes with the session (in memory, it would otherwise stay until a reboot)."""
+    if _OWN_HOME:
+        shutil.rmtree(_OWN_HOME, ignore_errors=True)

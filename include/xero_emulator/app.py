@@ -24,7 +24,7 @@ from include.xero_emulator.config import EmulatorConfig
 from include.xero_emulator.context import MAX_PAGE_SIZE, Call
 from include.xero_emulator.documents_api import CREDIT_NOTES, INVOICES
 from include.xero_emulator.errors import HttpError, not_found
-from include.xero_emulator.faults import Faults
+from include.xero_emulator.faults import Fault, Faults
 from include.xero_emulator.fixtures import clients_of, consents_of, load_fixture, seed
 from include.xero_emulator.idempotency import CachedResponse, IdempotencyCache
 from include.xero_emulator.limits import RateLimiter
@@ -277,6 +277,16 @@ class Emulator:
         raise not_found()
 
     # -- accounting --------------------------------------------------------------------------------------
+    async def _delay(self, latency: Fault) -> None:
+        """A latency fault's pause, ended early when the fault is removed: a test holds a write in flight exactly
+        as long as it needs to, instead of guessing a duration."""
+        deadline = asyncio.get_running_loop().time() + latency.ms / 1000
+        while any(f is latency for f in self.faults.active):
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 0.05))
+
     async def _accounting(self, method: str, sub_path: str, raw_query: str, headers: dict[str, str], body: bytes,
                           entry: Entry) -> tuple[Response, bool]:
         access = self.oauth.access(headers.get("authorization"))
@@ -292,7 +302,7 @@ class Emulator:
             latency = self.faults.take("latency", tenant_id, method, sub_path)
             if latency:
                 entry.fault = "latency"
-                await asyncio.sleep(latency.ms / 1000)
+                await self._delay(latency)
             request = ApiRequest(method, sub_path, raw_query, headers, body, access.client_id, tenant_id, entry)
             self.oauth.require_scope(access, request.route.family, request.route.write)
             response = self._dispatch(request)

@@ -37,11 +37,25 @@ def _wait_for_sending(url: str, entity: str, timeout: float = 60) -> None:
     raise AssertionError(f"no {entity} was ever marked sending")
 
 
+def _wait_for_lock_refused(url: str, timeout: float = 90) -> None:
+    """Until a run has found the organisation's write lock taken: after a refused try it asks who holds it."""
+    deadline = time.monotonic() + timeout
+    with db(url) as conn:
+        while time.monotonic() < deadline:
+            asked = conn.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = "
+                                 "'omono-xero-sync write lock' AND query LIKE 'SELECT holder%%'").fetchone()["n"]
+            conn.commit()
+            if asked:
+                return
+            time.sleep(0.05)
+    raise AssertionError("no run ever waited for the write lock")
+
+
 def test_two_overlapping_runs_create_each_bill_once(xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
     seed(fresh_db, documents=12)
     run_steps("prepare", ("readiness", "extract_changes", "push_contacts"))     # the suppliers are in Xero
-    admin.post("/faults", json={"kind": "latency", "method": "POST", "path": "/Invoices$", "ms": 15000,
-                                  "times": 1})
+    admin.post("/faults", json={"kind": "latency", "method": "POST", "path": "/Invoices$", "ms": 90_000,
+                                  "times": 1})                       # held until removed below
     first = _start_run("first", "extract_changes", "push_delivery_invoices")
     _wait_for_sending(fresh_db, "delivery_invoice")                  # the first run's write is in flight
     with db(fresh_db) as conn:                                       # a new bill: the second run's batch differs
@@ -52,6 +66,8 @@ def test_two_overlapping_runs_create_each_bill_once(xero_org: XeroOrg, fresh_db:
                      "unit_price, analysis_code, tax_code) SELECT id, 1, 'Pallets', 2, 12.5, 'PA-STOCK', 'STD20' "
                      "FROM omono.delivery_invoices WHERE number = 'PO-9001'")
     second = _start_run("second", "extract_changes", "push_delivery_invoices")
+    _wait_for_lock_refused(fresh_db)                                 # the second run has met the first's lock
+    admin.delete("/faults").raise_for_status()                       # the first run's write now completes
     outputs = [p.communicate(timeout=120)[0] for p in (first, second)]
     assert [first.returncode, second.returncode] == [0, 0], outputs
     with db(fresh_db) as conn:
