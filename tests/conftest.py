@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_IN_MEMORY = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+_IN_MEMORY = ("/dev/shm" if os.access("/dev/shm", os.W_OK) and shutil.disk_usage("/dev/shm").free > 2**30
+              else None)                     # (a container's default 64 MB would fill up with task logs)
 _OWN_HOME: str | None = None
 if os.environ.get("PYTEST_XDIST_WORKER") or "AIRFLOW_HOME" not in os.environ:   # each xdist worker its own
     # in memory where the machine has it: Airflow's SQLite metadata DB syncs to disk at every commit

@@ -96,11 +96,11 @@ class XeroDocument:
     """What reconciliation needs of one Xero document, taken from each page as it arrives: an SDK model weighs
     several kilobytes and a slice can hold a whole day of a large organisation (16,000 documents at 1M)."""
     id: str
-    type: str
+    type: str | None
     number: str | None
-    status: str
+    status: str | None
     contact_id: str | None
-    currency: str
+    currency: str | None
     sub_total: Decimal
     total_tax: Decimal
     total: Decimal
@@ -108,16 +108,18 @@ class XeroDocument:
 
     @classmethod
     def of(cls, doc: Any) -> XeroDocument:
+        def text(value: Any) -> str | None:
+            value = matching.enum(value)
+            return None if value is None else str(value)
+
         def amount(value: Any) -> Decimal:
             return Decimal(str(value or 0))
-        return cls(str(getattr(doc, "invoice_id", None) or getattr(doc, "credit_note_id", None)),
-                   str(matching.enum(doc.type)),
+        return cls(str(getattr(doc, "invoice_id", None) or getattr(doc, "credit_note_id", None)), text(doc.type),
                    getattr(doc, "invoice_number", None) or getattr(doc, "credit_note_number", None),
-                   str(matching.enum(doc.status)), str(doc.contact.contact_id) if doc.contact else None,
-                   str(matching.enum(doc.currency_code)), amount(doc.sub_total), amount(doc.total_tax),
-                   amount(doc.total),
-                   tuple((str(a.invoice.invoice_id), amount(a.amount)) for a in getattr(doc, "allocations", None) or []
-                         if a.invoice))
+                   text(doc.status), str(doc.contact.contact_id) if doc.contact else None, text(doc.currency_code),
+                   amount(doc.sub_total), amount(doc.total_tax), amount(doc.total),
+                   tuple((str(a.invoice.invoice_id), Decimal(str(a.amount)))
+                         for a in getattr(doc, "allocations", None) or [] if a.invoice))
 
 
 def read_xero(client: Any, date_from: date, date_to: date) -> dict[str, list[XeroDocument]]:

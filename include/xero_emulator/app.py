@@ -149,6 +149,7 @@ class Emulator:
         self.limiter = RateLimiter(config.limits, self.clock)
         self.idempotency = IdempotencyCache(self.clock, config.idempotency_seconds)
         self.faults = Faults()
+        self.resets = 0
         self.log = RequestLog()
         self.max_page_size = MAX_PAGE_SIZE
         self.admin = Admin(self)
@@ -162,6 +163,7 @@ class Emulator:
         self.limiter.reset()
         self.idempotency.clear()
         self.faults.remove()
+        self.resets += 1             # a request still waiting out a latency fault must not go on into the new state
         self.log.clear()
         self.max_page_size = MAX_PAGE_SIZE
 
@@ -280,12 +282,14 @@ class Emulator:
     async def _delay(self, latency: Fault) -> None:
         """A latency fault's pause, ended early when the fault is removed: a test holds a write in flight exactly
         as long as it needs to, instead of guessing a duration."""
-        deadline = asyncio.get_running_loop().time() + latency.ms / 1000
+        deadline, resets = asyncio.get_running_loop().time() + latency.ms / 1000, self.resets
         while any(f is latency for f in self.faults.active):
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
-                return
+                break
             await asyncio.sleep(min(left, 0.05))
+        if self.resets != resets:                # into an organisation reset meanwhile (another test's)
+            raise HttpError(503, "The emulator was reset while this request waited")
 
     async def _accounting(self, method: str, sub_path: str, raw_query: str, headers: dict[str, str], body: bytes,
                           entry: Entry) -> tuple[Response, bool]:

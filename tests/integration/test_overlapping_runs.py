@@ -43,7 +43,8 @@ def _wait_for_lock_refused(url: str, timeout: float = 90) -> None:
     with db(url) as conn:
         while time.monotonic() < deadline:
             asked = conn.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = "
-                                 "'omono-xero-sync write lock' AND query LIKE 'SELECT holder%%'").fetchone()["n"]
+                                 "'omono-xero-sync write lock' AND datname = current_database() AND query LIKE "
+                                 "'SELECT holder%%'").fetchone()["n"]
             conn.commit()
             if asked:
                 return
@@ -56,19 +57,26 @@ def test_two_overlapping_runs_create_each_bill_once(xero_org: XeroOrg, fresh_db:
     run_steps("prepare", ("readiness", "extract_changes", "push_contacts"))     # the suppliers are in Xero
     admin.post("/faults", json={"kind": "latency", "method": "POST", "path": "/Invoices$", "ms": 90_000,
                                   "times": 1})                       # held until removed below
-    first = _start_run("first", "extract_changes", "push_delivery_invoices")
-    _wait_for_sending(fresh_db, "delivery_invoice")                  # the first run's write is in flight
-    with db(fresh_db) as conn:                                       # a new bill: the second run's batch differs
-        conn.execute("INSERT INTO omono.delivery_invoices (number, company_id, currency_code, issue_date) SELECT "
-                     "'PO-9001', company_id, currency_code, issue_date FROM omono.delivery_invoices ORDER BY id "
-                     "LIMIT 1")
-        conn.execute("INSERT INTO omono.delivery_invoice_lines (invoice_id, line_no, description, quantity, "
-                     "unit_price, analysis_code, tax_code) SELECT id, 1, 'Pallets', 2, 12.5, 'PA-STOCK', 'STD20' "
-                     "FROM omono.delivery_invoices WHERE number = 'PO-9001'")
-    second = _start_run("second", "extract_changes", "push_delivery_invoices")
-    _wait_for_lock_refused(fresh_db)                                 # the second run has met the first's lock
-    admin.delete("/faults").raise_for_status()                       # the first run's write now completes
-    outputs = [p.communicate(timeout=120)[0] for p in (first, second)]
+    runs = [_start_run("first", "extract_changes", "push_delivery_invoices")]
+    try:
+        _wait_for_sending(fresh_db, "delivery_invoice")              # the first run's write is in flight
+        with db(fresh_db) as conn:                                   # a new bill: the second run's batch differs
+            conn.execute("INSERT INTO omono.delivery_invoices (number, company_id, currency_code, issue_date) "
+                         "SELECT 'PO-9001', company_id, currency_code, issue_date FROM omono.delivery_invoices "
+                         "ORDER BY id LIMIT 1")
+            conn.execute("INSERT INTO omono.delivery_invoice_lines (invoice_id, line_no, description, quantity, "
+                         "unit_price, analysis_code, tax_code) SELECT id, 1, 'Pallets', 2, 12.5, 'PA-STOCK', "
+                         "'STD20' FROM omono.delivery_invoices WHERE number = 'PO-9001'")
+        runs.append(_start_run("second", "extract_changes", "push_delivery_invoices"))
+        _wait_for_lock_refused(fresh_db)                             # the second run has met the first's lock
+        admin.delete("/faults").raise_for_status()                   # the first run's write now completes
+        outputs = [p.communicate(timeout=120)[0] for p in runs]
+    finally:                                                         # a failed test leaves no run writing on
+        admin.delete("/faults")
+        for p in runs:
+            p.kill()
+            p.wait()
+    first, second = runs
     assert [first.returncode, second.returncode] == [0, 0], outputs
     with db(fresh_db) as conn:
         omono_bills = conn.execute("SELECT count(*) AS n FROM omono.delivery_invoices").fetchone()["n"]

@@ -200,6 +200,32 @@ def test_sixth_concurrent_call_is_refused(emulator_url: str, sdk: Sdk, admin: ht
     admin.put("/limits", json={"mode": "off"})
 
 
+def test_a_latency_fault_holds_a_call_until_it_is_removed_and_a_reset_meanwhile_refuses_the_call(
+        emulator_url: str, sdk: Sdk, admin: httpx.Client) -> None:
+    """How a test holds a write in flight exactly as long as it needs; a call held across a reset must not land in
+    the organisation the next test starts from."""
+    answers: list[httpx.Response] = []
+
+    def held_call() -> threading.Thread:
+        before = len(answers)
+        call = threading.Thread(target=lambda: answers.append(_raw_get(emulator_url, sdk)))
+        call.start()
+        call.join(0.5)
+        assert call.is_alive() and len(answers) == before          # held
+        return call
+
+    fault = admin.post("/faults", json={"kind": "latency", "ms": 120_000, "path": "/Organisation", "times": 1}).json()
+    call = held_call()
+    admin.delete(f"/faults/{fault['id']}").raise_for_status()
+    call.join(30)
+    assert [a.status_code for a in answers] == [200]
+    admin.post("/faults", json={"kind": "latency", "ms": 120_000, "path": "/Organisation", "times": 1})
+    call = held_call()
+    admin.post("/reset").raise_for_status()
+    call.join(30)
+    assert answers[-1].status_code == 503 and "reset" in answers[-1].text
+
+
 # -- faults ------------------------------------------------------------------------------------------------
 def test_injected_503_and_500_reach_the_caller(sdk: Sdk, admin: httpx.Client) -> None:
     admin.post("/faults", json={"kind": "error", "status": 503, "path": "/Contacts", "times": 1})
