@@ -54,7 +54,7 @@ airflow: venv  ## run Airflow (UI on http://localhost:$(AIRFLOW_PORT), metadata 
 reconcile: venv  ## compare Xero with Omono now (FROM=YYYY-MM-DD TO=YYYY-MM-DD, default this month and last)
 	$(BIN)/python -m include.commands.reconcile $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO))
 
-bench: venv  ## every speed figure beside its goal (docs/BENCHMARKS.md): 10k/100k/1M syncs, a busy organisation, Xero's real limits (~1.5 h)
+bench: venv  ## every speed figure beside its goal (docs/BENCHMARKS.md): 10k/100k/1M syncs, a busy organisation, Xero's real limits, a backlog over days (hours; BENCH_ONLY=… for one)
 	$(BIN)/python -m tests.bench.bench_sync
 
 disconnect: venv  ## forget the Xero tokens; every synced record stays synced (reconnect with make connect)

@@ -141,7 +141,8 @@ def call_kinds(run: dict) -> Counter:
         elif within(at, recon):
             kinds["reconciliation reads"] += 1
         else:
-            kinds["other reads"] += 1
+            task = next((t["task_id"] for t in run["tasks"] if within(at, [(t["start"], t["end"])])), "no task")
+            kinds[f"reads in {task}"] += 1
     return kinds
 
 

@@ -149,6 +149,8 @@ def day_by_day(dag: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
     days: list[dict[str, Any]] = []
     for day in range(1, args.days + 1):
         days.append(one_run(dag, f"day {day}", args))
+        for call in days[-1]["calls"]:          # the log's times are the emulator's clock: back to real time
+            call["at_ms"] -= (day - 1) * 86_400_000
         if not any(c["method"] in {"POST", "PUT"} for c in days[-1]["calls"]):
             break
         httpx.post(f"{args.emulator}/_emulator/clock", json={"advance_seconds": 86_400}, timeout=60).raise_for_status()
