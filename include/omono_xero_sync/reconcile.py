@@ -20,6 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 import psycopg
@@ -155,6 +156,11 @@ class Comparison:
         self.by_id = {d.id: d for docs in xero.values() for d in docs}
         self.explained: set[str] = set()
 
+    @cached_property
+    def ours(self) -> dict[str, tuple[str, int]]:
+        """Which of the slice's Xero documents this integration wrote (asked once: orphans and totals use it)."""
+        return state.ours(self.conn, list(self.by_id))
+
     def entity(self, entity: entities.Entity, records: list[dict]) -> None:
         states = state.records(self.conn, entity.name, [r["id"] for r in records])
         companies = state.records(self.conn, "contact", sorted({r["company_id"] for r in records}))
@@ -242,13 +248,13 @@ class Comparison:
     def xero_side(self) -> None:
         """Xero's count and total per entity and currency: the live documents Omono's records explain, and ours."""
         kinds = {e.xero_type: e.name for e in entities.DOCUMENTS}
-        for xero_id in self.explained | set(state.ours(self.conn, list(self.by_id))):
+        for xero_id in self.explained | set(self.ours):
             doc = self.by_id[xero_id]
             if doc.status not in GONE:
                 self.report.xero[(kinds[doc.type], doc.currency)].add(doc.total)
 
     def orphans(self) -> None:
-        ours = state.ours(self.conn, list(self.by_id))
+        ours = self.ours
         for xero_id in sorted(set(ours) - self.explained):
             doc = self.by_id[xero_id]
             if doc.status in GONE:
