@@ -184,9 +184,10 @@ def _load(omono: psycopg.Connection, name: str, ids: list[int]) -> list[dict]:
 
 
 def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, ctx: sync_log.RunContext, *,
-            full: bool = False, date_range: tuple[date, date] | None = None) -> dict[str, int]:
+            full: bool = False, date_range: tuple[date, date] | None = None, can_write: int | None = None
+            ) -> dict[str, int]:
     """Stage this run's records in xero_sync.run_queue, CHUNK at a time (memory stays flat whatever the backlog);
-    returns how many per entity."""
+    of the records waiting for budget, only as many as `can_write` (None: all). Returns how many per entity."""
     run_id, dry_run = ctx.run_id, ctx.dry_run
     counts: dict[str, int] = defaultdict(int)
     named_companies: set[int] = set()
@@ -202,7 +203,7 @@ def extract(omono: psycopg.Connection, state_conn: psycopg.Connection, ctx: sync
         wanted = changed if changed is not None and not full else changed_ids(omono, None, date_range)
         if full or cursor is None:
             _written_but_gone(omono, state_conn, wanted, only_gone=date_range is not None)
-        for name, ids in state.ids_to_reread(state_conn, wanted.get("contact", set())).items():
+        for name, ids in state.ids_to_reread(state_conn, wanted.get("contact", set()), can_write).items():
             wanted[name].update(ids)
         for entity in (*entities.DOCUMENTS, entities.CONTACT):
             if entity is entities.CONTACT:          # the companies the documents need, once

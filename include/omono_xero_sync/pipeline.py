@@ -170,7 +170,16 @@ def extract_changes(ctx: RunContext) -> dict[str, int]:
         date_range = (date.fromisoformat(params.get("date_from") or "1900-01-01"),
                       date.fromisoformat(params.get("date_to") or "2999-12-31"))
     with db.connect() as conn, db.connect(settings.OMONO_CONN_ID) as omono:
-        return extract.extract(omono, conn, ctx, full=bool(params.get("full_resync")), date_range=date_range)
+        return extract.extract(omono, conn, ctx, full=bool(params.get("full_resync")), date_range=date_range,
+                               can_write=_records_today_can_write(conn))
+
+
+def _records_today_can_write(conn: psycopg.Connection) -> int | None:
+    """An upper bound on the records the rest of today's Xero calls can write (every call a full batch), from what
+    Xero said was left at this run's readiness; None when Xero has not said so within the hour (no limit known)."""
+    usage = conn.execute(f"SELECT day_remaining FROM {S}.api_usage WHERE day_remaining IS NOT NULL AND updated_at > "
+                         "now() - interval '1 hour' ORDER BY updated_at DESC LIMIT 1").fetchone()
+    return max(0, usage["day_remaining"] - settings.DAILY_CALL_FLOOR) * settings.BATCH_SIZE if usage else None
 
 
 def check_records(ctx: RunContext) -> dict[str, int]:
@@ -246,12 +255,14 @@ def push_entities(ctx: RunContext, names: list[str]) -> dict[str, Any]:
     with db.connect() as conn:
         client = _xero(conn)
         with _reporting(ctx, client), _writing(ctx, client):
-            for name in names:
-                result = push.push(ctx, entities.BY_NAME[name], conn, client)
+            for name in names:      # once today's budget is spent, the kinds not reached yet wait, saying so
+                entity = entities.BY_NAME[name]
+                stopped = results.get("stopped")
+                result = push.wait_for_budget(ctx, entity, conn, stopped) if stopped else push.push(
+                    ctx, entity, conn, client)
                 results[name] = result.counts
                 if result.stopped:
                     results["stopped"] = result.stopped
-                    break
         results["calls"] = client.calls
     log.info("Pushed: %s", results)
     return results

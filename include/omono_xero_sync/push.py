@@ -884,3 +884,13 @@ def push(ctx: RunContext, entity: Entity, conn: psycopg.Connection, client: Any)
         pusher.wait_for_budget()
     pusher.result.calls = client.calls if client else 0
     return pusher.result
+
+
+def wait_for_budget(ctx: RunContext, entity: Entity, conn: psycopg.Connection, why: str) -> PushResult:
+    """A kind the task did not reach once today's budget was spent waits for the next run, saying so: left pending
+    it would read as 'not attempted yet', and every run would read it again whatever the budget."""
+    pusher = Pusher(ctx, entity, conn, None)
+    pusher.result.stopped = why
+    if not ctx.dry_run:
+        pusher.wait_for_budget()
+    return pusher.result

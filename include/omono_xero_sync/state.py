@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from include.omono_xero_sync import settings, sync_log
+from include.omono_xero_sync import entities, settings, sync_log
 from include.omono_xero_sync.sync_log import LogRow, RunContext
 
 S = settings.STATE_SCHEMA
@@ -173,19 +173,24 @@ def config_changed_at(conn: psycopg.Connection) -> str:
     return str(get_setting(conn, "config_changed_at"))
 
 
-def ids_to_reread(conn: psycopg.Connection, changed_companies: set[int]) -> dict[str, list[int]]:
-    """Unresolved records worth another look this run (their own changes come through the change log): pending,
-    sending and waiting ones always; held and refused ones only when something they depend on changed since they
-    were last looked at, the configuration or, for a document, its company. So a record nothing has changed for
-    costs no work and adds no row, run after run; it stays listed as needing attention."""
-    listed = ", ".join(f"'{s}'" for s in ("pending", "sending", "waiting"))  # literal: the partial index applies
-    rows = conn.execute(
-        f"SELECT entity, omono_id FROM {S}.record_state WHERE status IN ({listed}) UNION "
+def ids_to_reread(conn: psycopg.Connection, changed_companies: set[int], waiting_limit: int | None = None
+                  ) -> dict[str, list[int]]:
+    """Unresolved records worth another look this run (their own changes come through the change log): pending and
+    sending ones always; waiting ones up to `waiting_limit` (what today's calls can still write; None: all), contacts
+    first, then documents in the order they are pushed, so a backlog over days costs each day what it writes, not the
+    whole backlog again; held and refused ones only when something they depend on changed since they were last
+    looked at, the configuration or, for a document, its company. So a record nothing has changed for costs no work
+    and adds no row, run after run; it stays listed as needing attention."""
+    rows = conn.execute(   # status literals: the partial index applies
+        f"SELECT entity, omono_id FROM {S}.record_state WHERE status IN ('pending', 'sending') UNION "
+        f"(SELECT entity, omono_id FROM {S}.record_state WHERE status IN ('waiting') ORDER BY "
+        "array_position(%(order)s::text[], entity), omono_id LIMIT %(limit)s) UNION "
         f"SELECT entity, omono_id FROM {S}.record_state WHERE status IN ('held', 'failed') AND updated_at < "
         f"%(changed)s::timestamptz UNION SELECT d.entity, d.omono_id FROM {S}.record_state d JOIN {S}.record_state c "
         "ON c.entity = 'contact' AND c.omono_id = d.company_id WHERE d.status IN ('held', 'failed') AND "
         "(c.updated_at > d.updated_at OR c.omono_id = ANY(%(companies)s))",
-        {"changed": config_changed_at(conn), "companies": sorted(changed_companies)})
+        {"changed": config_changed_at(conn), "companies": sorted(changed_companies), "limit": waiting_limit,
+         "order": [e.name for e in entities.ALL]})
     out: dict[str, list[int]] = {}
     for r in rows:
         out.setdefault(r["entity"], []).append(r["omono_id"])

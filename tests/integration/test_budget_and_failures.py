@@ -8,7 +8,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from include.omono_xero_sync import pipeline, settings
+from include.omono_xero_sync import entities, pipeline, settings
 from include.omono_xero_sync.sync_log import RunContext
 from tests.support.pipeline_env import XeroOrg, api_calls, db, last_seq, seed, xero_objects
 from tests.support.steps import ALL_STEPS, run_step, run_steps
@@ -95,3 +95,40 @@ def test_the_next_task_counts_the_last_tasks_calls_from_when_each_started(xero_o
         ages = sorted(pipeline._xero(conn).pacer.recent(), reverse=True)
     assert len(ages) == len(calls) == 4
     assert ages[0] - ages[-1] == pytest.approx(span, abs=0.5) and all(0 <= a < 60 for a in ages)
+
+
+def test_a_backlog_waiting_for_budget_is_read_again_only_as_far_as_the_days_calls_can_write_it(
+        xero_org: XeroOrg, fresh_db: str, admin: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Re-reading every waiting record each run made a backlog of n records cost about n²/2c record-reads at c
+    writes a day (issue 11: day 2 of a 1M backfill re-read 832,689). A run stages no more waiting records than the
+    calls Xero says are left today can write, contacts first (documents need them); the rest stay waiting, listed."""
+    seed(fresh_db, documents=300)
+    admin.put("/limits", json={"day": 12, "minute": None, "concurrent": None, "app_minute": None})
+    monkeypatch.setattr(settings, "DAILY_CALL_FLOOR", 0)
+    monkeypatch.setattr(settings, "BATCH_SIZE", 5)
+    run_steps("day1")
+    with db(fresh_db) as conn:
+        before = Counter((r["entity"], r["status"]) for r in conn.execute("SELECT entity, status FROM "
+                                                                          "xero_sync.record_state"))
+    waiting = sum(n for (_, status), n in before.items() if status == "waiting")
+    assert not any(status == "pending" for _, status in before)  # kinds the task never reached wait, saying so
+    admin.post("/clock", json={"advance_seconds": 86_400})
+    XeroOrg(xero_org.base_url).connect(fresh_db)
+    run_steps("day2", ("readiness", "extract_changes"))
+    with db(fresh_db) as conn:
+        left = conn.execute("SELECT day_remaining FROM xero_sync.api_usage").fetchone()["day_remaining"]
+        staged = conn.execute("SELECT entity, omono_id FROM xero_sync.run_queue WHERE run_id = 'day2'").fetchall()
+    cap = left * 5
+    assert waiting > 2 * cap                                      # the case: more waits than today can write
+    assert len(staged) == cap
+    room, expected = cap, Counter()
+    for entity in entities.ALL:                                   # contacts first, then in the order pushed
+        expected[entity.name] = min(before[entity.name, "waiting"], room)
+        room -= expected[entity.name]
+    assert Counter(r["entity"] for r in staged) == expected
+    assert len(+expected) > 1                                     # the order was tested: it reached a second kind
+    assert _statuses(fresh_db)["waiting"] == waiting - cap        # the rest still wait, and are listed so
+    run_steps("day2", ALL_STEPS[3:])
+    statuses = _statuses(fresh_db)
+    assert statuses["held"] == statuses["failed"] == statuses["pending"] == 0, statuses
+    assert statuses["waiting"] < waiting
