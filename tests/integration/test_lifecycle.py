@@ -9,8 +9,10 @@ import httpx
 import pytest
 
 from include.commands import demo_data
-from include.omono_xero_sync import lifecycle, settings
+from include.omono_xero_sync import lifecycle, pipeline, settings
+from include.omono_xero_sync.xero_api import XeroAuthError
 from tests.support.pipeline_env import XeroOrg, api_calls, db, last_seq, record_state, run_sync, seed
+from tests.support.steps import ALL_STEPS, VERIFIED, run_steps
 from tests.support.xero_sdk import UK_TENANT
 
 pytestmark = pytest.mark.integration
@@ -23,7 +25,7 @@ def _invoices(admin: httpx.Client) -> dict[str, dict]:
 def test_edit_after_payment_in_xero_is_refused_plainly_and_not_retried_in_a_loop(
         sync_dag, xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
     seed(fresh_db)
-    assert run_sync(sync_dag).state == "success"
+    run_steps("r1", VERIFIED)
     paid = _invoices(admin)["SO-1001"]
     admin.post(f"/tenants/{UK_TENANT}/payments", json={"InvoiceID": paid["InvoiceID"], "Amount": 1}).raise_for_status()
     with db(fresh_db) as conn:
@@ -36,21 +38,20 @@ def test_edit_after_payment_in_xero_is_refused_plainly_and_not_retried_in_a_loop
                                                   "allocated to it, so the change made in Omono was not sent.")
     assert _invoices(admin)["SO-1001"]["Total"] == paid["Total"]
     seq = last_seq(admin)
-    run_sync(sync_dag)                                                 # nothing changed since: no new attempt
+    run_steps("r3")                                                    # nothing changed since: no new attempt
     assert [c for c in api_calls(admin, since=seq) if c["method"] == "POST"] == []
 
 
-def test_cancelled_drafts_are_deleted_and_cancelled_approved_invoices_voided(sync_dag, xero_org: XeroOrg,
-                                                                             fresh_db: str, admin: httpx.Client
-                                                                             ) -> None:
+def test_cancelled_drafts_are_deleted_and_cancelled_approved_invoices_voided(
+        xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
     seed(fresh_db)
     with db(fresh_db) as conn:
         conn.execute("INSERT INTO xero_sync.settings (key, value) VALUES ('status.delivery_invoice', '\"DRAFT\"')")
-    assert run_sync(sync_dag).state == "success"
+    run_steps("r1", VERIFIED)
     with db(fresh_db) as conn:
         conn.execute("UPDATE omono.dispatch_invoices SET status = 'cancelled' WHERE number = 'SO-1002'")
         conn.execute("UPDATE omono.delivery_invoices SET status = 'cancelled' WHERE number = 'PO-2001'")
-    assert run_sync(sync_dag).state == "success"
+    run_steps("r2", VERIFIED)
     invoices = _invoices(admin)
     with db(fresh_db) as conn:            # a bill carries the supplier's invoice number in Xero
         bill = conn.execute("SELECT supplier_invoice_ref FROM omono.delivery_invoices WHERE number = 'PO-2001'"
@@ -63,28 +64,29 @@ def test_cancelled_drafts_are_deleted_and_cancelled_approved_invoices_voided(syn
     assert actions == {"SO-1002": "voided", "PO-2001": "deleted"}
 
 
-def test_cancelling_a_paid_invoice_is_a_clear_red_item(sync_dag, xero_org: XeroOrg, fresh_db: str,
+def test_cancelling_a_paid_invoice_is_a_clear_red_item(xero_org: XeroOrg, fresh_db: str,
                                                        admin: httpx.Client) -> None:
     seed(fresh_db)
-    assert run_sync(sync_dag).state == "success"
+    run_steps("r1", VERIFIED)
     admin.post(f"/tenants/{UK_TENANT}/payments", json={"InvoiceID": _invoices(admin)["SO-1003"]["InvoiceID"]})
     with db(fresh_db) as conn:
         conn.execute("UPDATE omono.dispatch_invoices SET status = 'cancelled' WHERE number = 'SO-1003'")
-    assert run_sync(sync_dag).task_states["verify"] == "failed"
+    with pytest.raises(pipeline.RecordsNeedAttention, match="SO-1003"):
+        run_steps("r2", VERIFIED)
     assert record_state(fresh_db, "dispatch_invoice", "SO-1003")["last_messages"][0].startswith(
         "Xero has locked SO-1003") or "payments or credit notes" in " ".join(
         record_state(fresh_db, "dispatch_invoice", "SO-1003")["last_messages"])
     assert _invoices(admin)["SO-1003"]["Status"] == "PAID"
 
 
-def test_credit_note_linked_to_an_invoice_is_allocated_to_it_once(sync_dag, xero_org: XeroOrg, fresh_db: str,
+def test_credit_note_linked_to_an_invoice_is_allocated_to_it_once(xero_org: XeroOrg, fresh_db: str,
                                                                   admin: httpx.Client) -> None:
     seed(fresh_db, documents=30)
     with db(fresh_db) as conn:
         linked = conn.execute("SELECT c.number AS credit, d.number AS invoice FROM omono.credit_notes c JOIN "
                               "omono.dispatch_invoices d ON d.id = c.invoice_id WHERE c.kind = 'sales' ORDER BY c.id "
                               "LIMIT 1").fetchone()
-    assert run_sync(sync_dag).state == "success"
+    run_steps("r1", VERIFIED)
     notes = {c["CreditNoteNumber"]: c for c in admin.get(f"/tenants/{UK_TENANT}/creditnotes").json()["creditnotes"]}
     invoice = _invoices(admin)[linked["invoice"]]
     note = notes[linked["credit"]]
@@ -96,18 +98,18 @@ def test_credit_note_linked_to_an_invoice_is_allocated_to_it_once(sync_dag, xero
                               "task_id = 'allocate_credit_notes'", (linked["credit"],)).fetchone()
     assert logged["action"] == "allocated" and linked["invoice"] in logged["messages"][0]
     seq = last_seq(admin)
-    run_sync(sync_dag)
+    run_steps("r2")
     assert not [c for c in api_calls(admin, since=seq) if "Allocations" in c["path"]]
 
 
 def test_credit_check_stores_customers_balances_in_the_base_currency_where_omono_reads_them(
-        sync_dag, xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
+        xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
     seed(fresh_db, documents=40)
     with db(fresh_db) as conn:
         conn.execute("INSERT INTO xero_sync.settings (key, value) VALUES ('credit_check', 'true')")
-    assert run_sync(sync_dag).state == "success"
+    run_steps("r1", (*VERIFIED, "credit_check"))
     seq = last_seq(admin)
-    assert run_sync(sync_dag).state == "success"                      # nothing else to do: the reads alone
+    run_steps("r2", (*ALL_STEPS, "credit_check"))                      # nothing else to do: the reads alone
     contacts = {c["AccountNumber"]: c for c in admin.get(f"/tenants/{UK_TENANT}/contacts").json()["contacts"]}
     with db(fresh_db) as conn:
         rows = conn.execute("SELECT c.account_number, b.outstanding, b.overdue, b.currency, b.read_at FROM "
@@ -132,23 +134,24 @@ def test_credit_check_stores_customers_balances_in_the_base_currency_where_omono
         ("Invoices", True), ("CreditNotes", True)]                    # one page each, whatever the customers
 
 
-def test_disconnect_then_reconnect_resends_nothing(sync_dag, xero_org: XeroOrg, fresh_db: str,
+def test_disconnect_then_reconnect_resends_nothing(xero_org: XeroOrg, fresh_db: str,
                                                    admin: httpx.Client) -> None:
     seed(fresh_db)
-    assert run_sync(sync_dag).state == "success"
+    run_steps("r1", VERIFIED)
     with db(fresh_db) as conn:
         lifecycle.disconnect(conn, "test")
-    assert run_sync(sync_dag).task_states["readiness"] == "failed"      # no tokens: says so, sends nothing
+    with pytest.raises(XeroAuthError):                                 # no tokens: says so, sends nothing
+        run_steps("r2", ("readiness",))
     XeroOrg(xero_org.base_url).connect(fresh_db)                        # reconnect
     seq = last_seq(admin)
-    assert run_sync(sync_dag).state == "success"
+    run_steps("r3", VERIFIED)
     assert [c["method"] for c in api_calls(admin, since=seq)] == ["GET"] * 4
 
 
 def test_reset_then_budgeted_backfill_spreads_over_days_and_lands_everything_exactly_once(
-        sync_dag, xero_org: XeroOrg, fresh_db: str, admin: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+        xero_org: XeroOrg, fresh_db: str, admin: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
     seed(fresh_db, documents=200)
-    assert run_sync(sync_dag).state == "success"
+    run_steps("first", VERIFIED)
     with db(fresh_db) as conn:
         with pytest.raises(lifecycle.NotConfirmed):
             lifecycle.reset(conn, "yes", "test")
@@ -161,8 +164,7 @@ def test_reset_then_budgeted_backfill_spreads_over_days_and_lands_everything_exa
     runs = 0
     while True:
         runs += 1
-        run = run_sync(sync_dag, date_from="2026-09-01", date_to="2026-10-31")
-        assert run.state == "success", run.task_states
+        run_steps(f"day{runs}", VERIFIED, {"date_from": "2026-09-01", "date_to": "2026-10-31"})
         with db(fresh_db) as conn:
             pending = conn.execute("SELECT count(*) AS n FROM xero_sync.record_state WHERE status <> 'synced'"
                                    ).fetchone()["n"]

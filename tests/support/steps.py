@@ -17,6 +17,7 @@ _PUSHED = {"push_contacts": ["contact"], "push_dispatch_invoices": ["dispatch_in
            "push_credit_notes": ["sales_credit_note", "purchase_credit_note"]}
 
 TO_SALES = ("readiness", "extract_changes", "check_records", "push_contacts", "push_dispatch_invoices")
+VERIFIED = (*ALL_STEPS, "verify")     # a run that must end green: verify raises RecordsNeedAttention otherwise
 
 
 def run_step(step: str, run_id: str, params: dict | None = None) -> Any:
@@ -28,8 +29,8 @@ def run_step(step: str, run_id: str, params: dict | None = None) -> Any:
         return pipeline.push_entities(ctx, _PUSHED[step])
     return {"readiness": pipeline.check_readiness, "create_missing_accounts": pipeline.create_accounts,
             "extract_changes": pipeline.extract_changes, "check_records": pipeline.check_records,
-            "allocate_credit_notes": pipeline.allocate_credit_notes,
-            "reconcile": lambda c: pipeline.reconcile(c, force=True)}[step](ctx)
+            "allocate_credit_notes": pipeline.allocate_credit_notes, "credit_check": pipeline.credit_check,
+            "reconcile": lambda c: pipeline.reconcile(c, force=True), "verify": pipeline.verify}[step](ctx)
 
 
 def run_steps(run_id: str, steps: tuple[str, ...] = ALL_STEPS, params: dict | None = None) -> dict[str, Any]:
