@@ -60,7 +60,7 @@ def sync_demo(emulator: tuple, pg_url: str, sync_dag, documents: int) -> dict:
 
 @pytest.fixture(scope="module")
 def synced(emulator, pg_url: str, sync_dag) -> dict:
-    return sync_demo(emulator, pg_url, sync_dag, documents=240)
+    return sync_demo(emulator, pg_url, sync_dag, documents=120)         # over 100 log rows: two pages
 
 
 @pytest.fixture(scope="module")
