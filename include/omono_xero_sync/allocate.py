@@ -132,6 +132,12 @@ def _open_count(state_conn: psycopg.Connection) -> int:
         "c.omono_id = a.omono_id WHERE a.status = ANY(%s) AND c.xero_id IS NOT NULL", (list(OPEN),)).fetchone()["n"]
 
 
+def not_made(state_conn: psycopg.Connection) -> int:
+    """Allocations still waiting (for both documents to be in Xero and approved there, or for the budget): the
+    summary says so, or weeks of them under a small budget would go unmentioned."""
+    return state_conn.execute(f"SELECT count(*) AS n FROM {S}.allocations WHERE status = 'waiting'").fetchone()["n"]
+
+
 def _pairs_of(state_conn: psycopg.Connection, rows: list[dict]) -> list[Pair]:
     pairs = []
     for entity in PAIRS:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from include.omono_xero_sync import settings
 from include.omono_xero_sync.entities import Entity
 
 URL_BUDGET = 1_900          # characters of query string per look-up (Xero: 404 past about 2,091 for the URL)
@@ -202,9 +203,16 @@ class DocumentFinder:
             by_number = -(-self.expected // MAX_PER_LOOKUP)
             if by_number > 1:
                 held = self._count()
-                if -(-held // PAGE_SIZE) + 1 < by_number:
+                pages = -(-held // PAGE_SIZE)
+                if pages + 1 < by_number and self._affordable(pages):
                     self._directory = self._read() if held else {}
         return self._directory is not None
+
+    def _affordable(self, pages: int) -> bool:
+        """The list is read whole or not at all: one the rest of today's calls cannot finish would be read again,
+        and again cut short, every day; then numbers are asked a group at a time, and each group lands."""
+        left = self.client.pacer.day_remaining
+        return left is None or pages < left - settings.DAILY_CALL_FLOOR
 
     def _list(self, **params: Any) -> Iterator[Any]:
         where = f'Type=="{self.entity.xero_type}"'

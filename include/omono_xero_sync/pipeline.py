@@ -36,14 +36,19 @@ def run_context(context: dict) -> RunContext:
                       dry_run=bool(params.get("dry_run")), params=dict(params))
 
 
-def _xero(conn: psycopg.Connection) -> Any:
+def _xero(conn: psycopg.Connection, *, learn_budget: bool = False) -> Any:
     """The organisation's client, its pacing told when the previous task's calls of the last minute started
-    (a row saved before those times were kept: all its calls of the minute as if made at its end)."""
+    (a row saved before those times were kept: all its calls of the minute as if made at its end) and, within the
+    hour, what Xero said was left of the day: a task's first call must not go below the floor either. The run's
+    first task (`learn_budget`) asks Xero afresh: a day's budget comes back, and only Xero's answer says when."""
     from include.omono_xero_sync.xero_api import client_for
 
     client = client_for(conn)
-    last = conn.execute(f"SELECT min_remaining, recent_calls, extract(epoch FROM now() - updated_at)::float AS ago "
-                        f"FROM {S}.api_usage WHERE tenant_id = %s", (client.xero.tenant_id,)).fetchone()
+    last = conn.execute(f"SELECT min_remaining, recent_calls, extract(epoch FROM now() - updated_at)::float AS ago, "
+                        f"day_remaining FROM {S}.api_usage WHERE tenant_id = %s", (client.xero.tenant_id,)
+                        ).fetchone()
+    if last and not learn_budget and last["ago"] < 3600:
+        client.pacer.day_remaining = last["day_remaining"]
     if last and last["recent_calls"] is not None:
         client.pacer.carry_over([last["ago"] + age for age in last["recent_calls"]])
     elif last and last["min_remaining"] is not None:
@@ -69,6 +74,20 @@ def _reporting(ctx: RunContext, client: Any) -> Generator[None, None, None]:
         with db.connect() as own:
             sync_log.record_task(own, ctx, client.calls, problem)
             _save_usage(own, client)
+
+
+@contextmanager
+def _until_budget_spent(result: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
+    """A task that meets today's spent budget stops cleanly and ends green, saying so in `result["stopped"]`: what
+    it did not do waits for the next run (a red task here would fail the run's later steps, and retrying it spends
+    calls the day no longer has)."""
+    from include.omono_xero_sync.xero_api import DailyLimitReached
+
+    try:
+        yield result
+    except DailyLimitReached as exc:
+        log.warning("%s", exc)
+        result["stopped"] = str(exc)
 
 
 @contextmanager
@@ -134,7 +153,7 @@ def check_readiness(ctx: RunContext) -> dict[str, Any]:
 
     with db.connect() as conn, db.connect(settings.OMONO_CONN_ID) as omono:
         db.migrate(conn)
-        client = _xero(conn)
+        client = _xero(conn, learn_budget=True)
         try:
             with _reporting(ctx, client):
                 ref = reference.read_from_xero(client)
@@ -154,13 +173,14 @@ def check_readiness(ctx: RunContext) -> dict[str, Any]:
 def create_accounts(ctx: RunContext) -> dict[str, Any]:
     if ctx.dry_run:
         return {"created": [], "calls": 0}
+    result: dict[str, Any] = {"created": []}
     with db.connect() as conn:
         client = _xero(conn)
-        with _reporting(ctx, client), _writing(ctx, client):
-            made = reference.create_missing_accounts(client, conn, reference.load(conn))
-    for line in made:
+        with _until_budget_spent(result), _reporting(ctx, client), _writing(ctx, client):
+            result["created"] = reference.create_missing_accounts(client, conn, reference.load(conn))
+    for line in result["created"]:
         log.info("Created account %s in Xero", line)
-    return {"created": made, "calls": client.calls}
+    return {**result, "calls": client.calls}
 
 
 def extract_changes(ctx: RunContext) -> dict[str, int]:
@@ -176,10 +196,12 @@ def extract_changes(ctx: RunContext) -> dict[str, int]:
 
 def _records_today_can_write(conn: psycopg.Connection) -> int | None:
     """An upper bound on the records the rest of today's Xero calls can write (every call a full batch), from what
-    Xero said was left at this run's readiness; None when Xero has not said so within the hour (no limit known)."""
-    usage = conn.execute(f"SELECT day_remaining FROM {S}.api_usage WHERE day_remaining IS NOT NULL AND updated_at > "
-                         "now() - interval '1 hour' ORDER BY updated_at DESC LIMIT 1").fetchone()
-    return max(0, usage["day_remaining"] - settings.DAILY_CALL_FLOOR) * settings.BATCH_SIZE if usage else None
+    Xero said was left at this run's readiness; None when its answers did not say (no limit known)."""
+    usage = conn.execute(f"SELECT day_remaining FROM {S}.api_usage WHERE updated_at > now() - interval '1 hour' "
+                         "ORDER BY updated_at DESC LIMIT 1").fetchone()
+    if not usage or usage["day_remaining"] is None:
+        return None
+    return max(0, usage["day_remaining"] - settings.DAILY_CALL_FLOOR) * settings.BATCH_SIZE
 
 
 def check_records(ctx: RunContext) -> dict[str, int]:
@@ -271,22 +293,19 @@ def push_entities(ctx: RunContext, names: list[str]) -> dict[str, Any]:
 def allocate_credit_notes(ctx: RunContext) -> dict[str, Any]:
     """Credit notes Omono links to an invoice are allocated to it in Xero once both are there."""
     from include.omono_xero_sync import allocate
-    from include.omono_xero_sync.xero_api import DailyLimitReached
 
     with db.connect() as conn, db.connect(settings.OMONO_CONN_ID) as omono:
         client = _xero(conn)
-        try:
-            with _reporting(ctx, client), _writing(ctx, client):
-                result = allocate.allocate(ctx, conn, omono, client)
-        except DailyLimitReached as exc:
-            log.warning("%s", exc)
-            result = {"stopped": str(exc)}
+        with _until_budget_spent(result := {}), _reporting(ctx, client), _writing(ctx, client):
+            result.update(allocate.allocate(ctx, conn, omono, client))
         return {**result, "calls": client.calls}
 
 
 def _save_usage(conn: psycopg.Connection, client: Any) -> None:
+    """What Xero last said of the day's and the minute's budget, for the next task; a task that called Xero and was
+    told nothing stores that nothing is known (a figure kept from earlier would hold records back)."""
     pacer = client.pacer
-    if pacer.day_remaining is None:
+    if not client.calls:
         return
     conn.execute(f"INSERT INTO {S}.api_usage (tenant_id, day_remaining, min_remaining, recent_calls) VALUES (%s, %s, "
                  "%s, %s) ON CONFLICT (tenant_id) DO UPDATE SET day_remaining = EXCLUDED.day_remaining, "
@@ -295,7 +314,7 @@ def _save_usage(conn: psycopg.Connection, client: Any) -> None:
     conn.commit()
 
 
-def credit_check(ctx: RunContext) -> dict[str, int]:
+def credit_check(ctx: RunContext) -> dict[str, Any]:
     """When enabled: customers' outstanding/overdue balances from Xero into omono.customer_balances."""
     from include.omono_xero_sync import balances
 
@@ -308,8 +327,10 @@ def credit_check(ctx: RunContext) -> dict[str, int]:
             f"SELECT omono_id, xero_id FROM {S}.record_state WHERE entity = 'contact' AND xero_id IS NOT NULL")}
         with db.connect(settings.OMONO_CONN_ID) as omono:
             customers = {r["id"] for r in omono.execute("SELECT id FROM omono.companies WHERE is_customer")}
-            with _reporting(ctx, client):
+            with _until_budget_spent(result := {}), _reporting(ctx, client):
                 found = balances.read(client, date.today())
+            if "stopped" in result:              # the balances stored stay as read last, with their date
+                return {"customers": 0, "calls": client.calls, **result}
             rows = [(omono_id, *found.get(xero_id, balances.ZERO), base_currency)
                     for xero_id, omono_id in contacts.items() if omono_id in customers]
             balances.store(omono, rows)
@@ -379,22 +400,31 @@ def render_summary(conn: psycopg.Connection, ctx: RunContext, calls: int) -> str
     reconciled = rec.summary_of_run(conn, ctx.dag_id, ctx.run_id)
     if reconciled:
         lines += ["", reconciled]
-    left = f" (Xero reports {usage['day_remaining']} left today)" if usage else ""
+    left = f" (Xero reports {usage['day_remaining']} left today)" if usage and usage["day_remaining"] is not None \
+        else ""
     lines += ["", f"Xero API calls this run: {calls}{left}"]
     return "\n".join(lines)
 
 
 def _not_sent_lines(conn: psycopg.Connection, ctx: RunContext) -> list[str]:
     """What is not in Xero yet and not red, and why: never 'the rest were synced' when they were not."""
+    from include.omono_xero_sync import allocate
+
     waiting = sync_log.not_sent(conn)
     failed = [t for t in sync_log.run_tasks(conn, ctx.dag_id, ctx.run_id) if t["problem"]]
-    if not waiting and not failed:
+    pairs = allocate.not_made(conn)
+    if not waiting and not failed and not pairs:
         return []
     parts = {"sending": "whose write's outcome is unknown (they are looked up in Xero before anything is sent "
                         "again)", "pending": "not attempted yet", "waiting": "waiting for the next API budget"}
-    lines = ["", f"Not sent yet: {sum(waiting.values())} record(s)" + (": " if waiting else "")
-             + "; ".join(f"{n} {parts[k]}" for k, n in sorted(waiting.items()))]
-    lines += [f"  Task {t['task_id']} failed: {t['problem']}" for t in failed]
+    lines = [""]
+    if waiting or failed:
+        lines.append(f"Not sent yet: {sum(waiting.values())} record(s)" + (": " if waiting else "")
+                     + "; ".join(f"{n} {parts[k]}" for k, n in sorted(waiting.items())))
+        lines += [f"  Task {t['task_id']} failed: {t['problem']}" for t in failed]
+    if pairs:
+        lines.append(f"Credit notes not allocated yet: {pairs}, waiting for both documents to be in Xero and "
+                     "approved there, or for the next API budget")
     return lines
 
 

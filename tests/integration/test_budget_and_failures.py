@@ -8,7 +8,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from include.omono_xero_sync import entities, pipeline, settings
+from include.omono_xero_sync import allocate, entities, pipeline, settings
 from include.omono_xero_sync.sync_log import RunContext
 from tests.support.pipeline_env import XeroOrg, api_calls, db, last_seq, seed, xero_objects
 from tests.support.steps import ALL_STEPS, run_step, run_steps
@@ -38,16 +38,25 @@ def test_a_daily_budget_smaller_than_the_backlog_makes_progress_every_day_and_sa
         writes = [c for c in api_calls(admin, since=seq) if c["method"] in ("POST", "PUT") and c["status"] == 200]
         statuses = _statuses(fresh_db)
         assert statuses["held"] == statuses["failed"] == 0, statuses      # waiting for budget is not red
+        with db(fresh_db) as conn:
+            pairs = allocate.not_made(conn)
+        summary = pipeline.summarise(RunContext("omono_xero_sync", f"day{day}", "summarise"))
+        assert (f"Credit notes not allocated yet: {pairs}," in summary) == (pairs > 0)    # said, until all are
         if set(statuses) == {"synced"}:
             break
         assert writes, f"day {day} wrote nothing"                        # no day is spent on look-ups alone
-        assert statuses["waiting"] > 0
         admin.post("/clock", json={"advance_seconds": 86_400})
         XeroOrg(xero_org.base_url).connect(fresh_db)
     else:
         pytest.fail("the backlog never finished")
     docs = xero_objects(admin, "invoices") + xero_objects(admin, "creditnotes")
     assert len(docs) == omono and day > 3, day
+    assert pairs > 0                         # allocations, a call each, outlast the writes at 8 calls a day
+    admin.put("/limits", json={"mode": "off"})
+    run_steps("unlimited")
+    with db(fresh_db) as conn:
+        assert allocate.not_made(conn) == 0
+    assert "not allocated" not in pipeline.summarise(RunContext("omono_xero_sync", "unlimited", "summarise"))
 
 
 def test_a_connection_revoked_mid_run_is_reported_with_what_was_not_sent_and_every_call(
@@ -132,3 +141,82 @@ def test_a_backlog_waiting_for_budget_is_read_again_only_as_far_as_the_days_call
     statuses = _statuses(fresh_db)
     assert statuses["held"] == statuses["failed"] == statuses["pending"] == 0, statuses
     assert statuses["waiting"] < waiting
+
+
+def _each_document_once(url: str, admin: httpx.Client) -> None:
+    with db(url) as conn:
+        omono = conn.execute("SELECT (SELECT count(*) FROM omono.dispatch_invoices) + (SELECT count(*) FROM "
+                             "omono.delivery_invoices) + (SELECT count(*) FROM omono.credit_notes) AS n"
+                             ).fetchone()["n"]
+    docs = xero_objects(admin, "invoices") + xero_objects(admin, "creditnotes")
+    keys = Counter((d["Type"], d.get("InvoiceNumber") or d.get("CreditNoteNumber"), d["Contact"]["ContactID"])
+                   for d in docs)
+    assert len(docs) == omono and set(keys.values()) == {1}
+
+
+def test_records_left_sending_by_a_crash_land_under_a_budget_smaller_than_a_whole_groups_look_ups(
+        xero_org: XeroOrg, fresh_db: str, admin: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found from outside: after a run died mid-write, the records it left sending were looked up in one group of
+    250 that 12 calls a day cut short every day, and thrown away: nothing ever landed again. A group is now as
+    large as the rest of the day can see through, and each day lands some."""
+    from include.omono_xero_sync.xero_api import WriteOutcomeUnknown
+
+    seed(fresh_db, documents=300)
+    with db(fresh_db) as conn:
+        conn.execute("INSERT INTO xero_sync.settings (key, value) VALUES ('reconcile_interval', '\"off\"')")
+    monkeypatch.setattr(settings, "RETRY_BACKOFF", ())
+    admin.post("/faults", json={"kind": "drop_after_commit", "method": "POST", "path": "/Invoices", "times": 3})
+    with pytest.raises(WriteOutcomeUnknown):
+        run_steps("crash")
+    assert _statuses(fresh_db)["sending"] >= 150                  # more than the day's calls can look up at once
+    admin.delete("/faults")
+    admin.put("/limits", json={"day": 12, "minute": None, "concurrent": None, "app_minute": None})
+    monkeypatch.setattr(settings, "DAILY_CALL_FLOOR", 0)
+    for day in range(1, 40):
+        admin.post("/clock", json={"advance_seconds": 86_400})
+        XeroOrg(xero_org.base_url).connect(fresh_db)
+        before = _statuses(fresh_db)
+        run_steps(f"day{day}")
+        after = _statuses(fresh_db)
+        if after["synced"] == sum(after.values()):
+            break
+        assert after["synced"] > before["synced"], f"day {day} landed nothing: {after}"
+    else:
+        pytest.fail("the backlog never finished")
+    _each_document_once(fresh_db, admin)
+
+
+def test_tasks_meeting_a_spent_budget_end_green_and_no_task_goes_below_the_floor(
+        xero_org: XeroOrg, fresh_db: str, admin: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found from outside: the credit check and account creation failed red on a spent budget (failing the run's
+    later steps); and each task's first call went below the floor, its client not knowing what was left."""
+    seed(fresh_db, documents=10)
+    with db(fresh_db) as conn:
+        conn.execute("INSERT INTO xero_sync.settings (key, value) VALUES ('credit_check', 'true')")
+        conn.execute("INSERT INTO xero_sync.account_mappings (kind, omono_code, xero_account_code, create_in_xero) "
+                     "VALUES ('sales', 'SA-SAMPLES', '261', true)")
+    admin.put("/limits", json={"day": 6, "minute": None, "concurrent": None, "app_minute": None})
+    monkeypatch.setattr(settings, "DAILY_CALL_FLOOR", 2)
+    seq = last_seq(admin)
+    results = run_steps("r1", (*ALL_STEPS, "credit_check"))
+    assert "stopped" in results["create_missing_accounts"] and "stopped" in results["credit_check"]
+    assert [c["status"] for c in api_calls(admin, since=seq)] == [200] * 4    # readiness alone: 2 kept in reserve
+    statuses = _statuses(fresh_db)
+    assert statuses["waiting"] > 0 and statuses["pending"] == statuses["failed"] == 0, statuses
+
+
+def test_a_limit_xero_no_longer_reports_holds_no_waiting_record_back(
+        xero_org: XeroOrg, fresh_db: str, admin: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found from outside: with the day's limit gone from Xero's answers, the last figure stored (0 left) kept
+    every waiting record from being read again for an hour, and the summary repeated it."""
+    seed(fresh_db, documents=60)
+    admin.put("/limits", json={"day": 6, "minute": None, "concurrent": None, "app_minute": None})
+    monkeypatch.setattr(settings, "DAILY_CALL_FLOOR", 0)
+    run_steps("r1")
+    assert _statuses(fresh_db)["waiting"] > 0
+    admin.put("/limits", json={"mode": "off"})
+    run_steps("r2")
+    statuses = _statuses(fresh_db)
+    assert statuses["waiting"] == statuses["pending"] == 0, statuses
+    summary = pipeline.summarise(RunContext("omono_xero_sync", "r2", "summarise"))
+    assert "left today" not in summary
