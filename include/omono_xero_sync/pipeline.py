@@ -400,9 +400,13 @@ def render_summary(conn: psycopg.Connection, ctx: RunContext, calls: int) -> str
     reconciled = rec.summary_of_run(conn, ctx.dag_id, ctx.run_id)
     if reconciled:
         lines += ["", reconciled]
-    left = f" (Xero reports {usage['day_remaining']} left today)" if usage and usage["day_remaining"] is not None \
-        else ""
-    lines += ["", f"Xero API calls this run: {calls}{left}"]
+    left = usage["day_remaining"] if usage else None
+    lines += ["", f"Xero API calls this run: {calls}" + (f" (Xero reports {left} left today)" if left is not None
+                                                          else "")]
+    if left is not None and left <= settings.DAILY_CALL_FLOOR:
+        lines.append(f"Xero's daily API budget is spent: {left} calls left, {settings.DAILY_CALL_FLOOR} kept in "
+                     "reserve (OMONO_XERO_DAILY_CALL_FLOOR). Nothing more is read or sent until Xero's next day. If "
+                     "this shows every day, the reserve is larger than the organisation's budget: lower it.")
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -35,7 +36,8 @@ log = logging.getLogger(__name__)
 GONE = {"VOIDED", "DELETED"}
 RED = {"held", "failed"}
 INTERVALS = {"off": None, "daily": 1, "weekly": 7, "monthly": 30}
-SLICE = 20_000          # Omono documents compared at a time
+SLICE = 20_000          # Omono documents a slice of days holds (Xero's side of a slice is read whole)
+CHUNK = extract.CHUNK   # Omono documents (with their sync state) compared at a time within a slice
 
 
 def default_range(today: date) -> tuple[date, date]:
@@ -134,18 +136,19 @@ def read_xero(client: Any, date_from: date, date_to: date) -> dict[str, list[Xer
                 page_size=matching.PAGE_SIZE)]}
 
 
-def read_omono(omono: psycopg.Connection, date_from: date, date_to: date) -> dict[str, list[dict]]:
-    """Omono's documents of the range, each with the totals Xero should show instead of its lines (loaded
-    extract.CHUNK at a time, so a slice holds headers, not lines)."""
+def read_omono(omono: psycopg.Connection, date_from: date, date_to: date
+               ) -> Iterator[tuple[entities.Entity, list[dict]]]:
+    """Omono's documents of the range, CHUNK of one kind at a time, each with the totals Xero should show instead
+    of its lines: a slice is at least a whole day (16,000 documents at 1M), so a comparison holds a chunk of
+    Omono's records and their sync state, never the slice's."""
     ids = extract.changed_ids(omono, None, (date_from, date_to))
-    out: dict[str, list[dict]] = {}
     for e in entities.DOCUMENTS:
-        wanted, out[e.name] = sorted(ids.get(e.name, ())), []
-        for i in range(0, len(wanted), extract.CHUNK):
-            for rec in extract.load_documents(omono, e.name, wanted[i:i + extract.CHUNK]):
+        wanted = sorted(ids.get(e.name, ()))
+        for i in range(0, len(wanted), CHUNK):
+            chunk = extract.load_documents(omono, e.name, wanted[i:i + CHUNK])
+            for rec in chunk:
                 rec["expected"] = money.document_totals(rec.pop("lines"))
-                out[e.name].append(rec)
-    return out
+            yield e, chunk
 
 
 # -- comparing ----------------------------------------------------------------------------------------------------
@@ -303,12 +306,11 @@ def reconcile(ctx: RunContext, conn: psycopg.Connection, omono: psycopg.Connecti
         except DailyLimitReached as exc:
             report.complete, report.note = False, f"Not compared from {part[0]:%d %b %Y}: {exc}"
             return report
-        docs = read_omono(omono, *part)
         comparison = Comparison(conn, report, xero)
-        for entity in entities.DOCUMENTS:
-            comparison.entity(entity, docs[entity.name])
+        for entity, records in read_omono(omono, *part):
+            comparison.entity(entity, records)
             if entity.is_credit_note:
-                comparison.credit(entity, [r for r in docs[entity.name] if r.get("invoice_id")])
+                comparison.credit(entity, [r for r in records if r.get("invoice_id")])
         comparison.orphans()
         comparison.xero_side()
     return report

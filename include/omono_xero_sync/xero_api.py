@@ -21,7 +21,8 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -239,6 +240,7 @@ class XeroClient:
         self.pacer = pacer or Pacer()
         self.calls = 0
         self._counting = threading.Lock()
+        self._in_flight = 0                    # calls started and not answered yet (the budget counts them)
         self._slots = threading.BoundedSemaphore(settings.CONCURRENT_CALLS)   # Xero: 5 calls in flight at most
         self._token: dict = {}
         # No client secret or refresh token reaches the SDK: it must never refresh on its own.
@@ -283,13 +285,24 @@ class XeroClient:
         data = self._call(method, args, kwargs, write=True, answered=holder)
         return data, attempt_of(method, args, kwargs, holder.get("status"), holder.get("headers"))
 
-    def _check_budget(self) -> None:
-        """Reads and writes share the day's budget: below the floor nothing more is spent today, so look-ups can
-        never eat the budget that the writes they prepare would need."""
+    @contextmanager
+    def _spending(self) -> Generator[None, None, None]:
+        """One call of the day's budget, reserved as it starts. Reads and writes share the budget: below the floor
+        nothing more is spent today, so look-ups never eat what the writes they prepare need; and the calls still
+        in flight count against what Xero last said was left, so five concurrent calls never pass the floor
+        together (found from outside: allocations in flight went below it and met Xero's 429)."""
         floor = settings.DAILY_CALL_FLOOR
-        if self.pacer.day_remaining is not None and self.pacer.day_remaining <= floor:
-            raise DailyLimitReached(f"Only {self.pacer.day_remaining} of today's Xero API calls are left; "
-                                    "stopping cleanly. The rest waits for tomorrow's budget.")
+        with self._counting:
+            left = self.pacer.day_remaining
+            if left is not None and left - self._in_flight <= floor:
+                raise DailyLimitReached(f"Only {left} of today's Xero API calls are left; stopping cleanly. The "
+                                        "rest waits for tomorrow's budget.")
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._counting:
+                self._in_flight -= 1
 
     def _call(self, method: str, args: tuple, kwargs: dict, *, write: bool, answered: dict | None = None) -> Any:
         import urllib3
@@ -298,37 +311,37 @@ class XeroClient:
         fn = getattr(self.accounting, method)
         refreshed = False
         for attempt in range(self.MAX_RATE_RETRIES + 1):
-            self._check_budget()
-            self._authorise()
-            self.pacer.before_call()
-            with self._counting:
-                self.calls += 1
-            try:
-                with self._slots:
-                    data, status, headers = fn(self.xero.tenant_id, *args, _return_http_data_only=False,
-                                               _request_timeout=settings.REQUEST_TIMEOUT, **kwargs)
-                self.pacer.after_call(headers)
-                if answered is not None:
-                    answered.update(status=status, headers=headers)
-                return data
-            except HTTPStatusException as exc:
-                self.pacer.after_call(exc.headers)
-                if exc.status == 429:
-                    self._wait_for_rate_limit(exc, attempt)
-                    continue
-                if exc.status == 401 and not refreshed:
-                    refreshed = True
-                    self.tokens.expire()
-                    continue
-                if exc.status in (400, 404, 413):
-                    raise      # Xero's answer about the request itself: the caller reads it
-                raise self._translate(exc, write) from exc
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                if write:
-                    raise WriteOutcomeUnknown(f"The connection to Xero broke during {method} "
-                                              f"({type(exc).__name__}); whether Xero saved it is unknown. The "
-                                              "next attempt checks Xero before sending again.") from exc
-                raise TransientError(f"Xero could not be reached ({type(exc).__name__})") from exc
+            with self._spending():
+                self._authorise()
+                self.pacer.before_call()
+                with self._counting:
+                    self.calls += 1
+                try:
+                    with self._slots:
+                        data, status, headers = fn(self.xero.tenant_id, *args, _return_http_data_only=False,
+                                                   _request_timeout=settings.REQUEST_TIMEOUT, **kwargs)
+                    self.pacer.after_call(headers)
+                    if answered is not None:
+                        answered.update(status=status, headers=headers)
+                    return data
+                except HTTPStatusException as exc:
+                    self.pacer.after_call(exc.headers)
+                    if exc.status == 429:
+                        self._wait_for_rate_limit(exc, attempt)
+                        continue
+                    if exc.status == 401 and not refreshed:
+                        refreshed = True
+                        self.tokens.expire()
+                        continue
+                    if exc.status in (400, 404, 413):
+                        raise      # Xero's answer about the request itself: the caller reads it
+                    raise self._translate(exc, write) from exc
+                except (urllib3.exceptions.HTTPError, OSError) as exc:
+                    if write:
+                        raise WriteOutcomeUnknown(f"The connection to Xero broke during {method} "
+                                                  f"({type(exc).__name__}); whether Xero saved it is unknown. The "
+                                                  "next attempt checks Xero before sending again.") from exc
+                    raise TransientError(f"Xero could not be reached ({type(exc).__name__})") from exc
         raise XeroError(f"Xero kept refusing {method} after {self.MAX_RATE_RETRIES + 1} attempts; the task will "
                         "retry later.")
 

@@ -35,7 +35,9 @@ def test_a_daily_budget_smaller_than_the_backlog_makes_progress_every_day_and_sa
     for day in range(1, 16):
         seq = last_seq(admin)
         run_steps(f"day{day}")
-        writes = [c for c in api_calls(admin, since=seq) if c["method"] in ("POST", "PUT") and c["status"] == 200]
+        calls = api_calls(admin, since=seq)
+        writes = [c for c in calls if c["method"] in ("POST", "PUT") and c["status"] == 200]
+        assert not [c for c in calls if c["status"] == 429], f"day {day}"  # calls in flight count: none over
         statuses = _statuses(fresh_db)
         assert statuses["held"] == statuses["failed"] == 0, statuses      # waiting for budget is not red
         with db(fresh_db) as conn:
@@ -203,6 +205,8 @@ def test_tasks_meeting_a_spent_budget_end_green_and_no_task_goes_below_the_floor
     assert [c["status"] for c in api_calls(admin, since=seq)] == [200] * 4    # readiness alone: 2 kept in reserve
     statuses = _statuses(fresh_db)
     assert statuses["waiting"] > 0 and statuses["pending"] == statuses["failed"] == 0, statuses
+    summary = pipeline.summarise(RunContext("omono_xero_sync", "r1", "summarise"))
+    assert "Xero's daily API budget is spent: 2 calls left, 2 kept in reserve" in summary
 
 
 def test_a_limit_xero_no_longer_reports_holds_no_waiting_record_back(
@@ -220,3 +224,21 @@ def test_a_limit_xero_no_longer_reports_holds_no_waiting_record_back(
     assert statuses["waiting"] == statuses["pending"] == 0, statuses
     summary = pipeline.summarise(RunContext("omono_xero_sync", "r2", "summarise"))
     assert "left today" not in summary
+
+
+def test_calls_in_flight_count_against_the_floor_so_concurrent_allocations_never_meet_xeros_429(
+        xero_org: XeroOrg, fresh_db: str, admin: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found from outside: five allocations in flight were each checked against the last figure Xero gave, so
+    together they went below the floor and met Xero's day limit (429)."""
+    seed(fresh_db, documents=300)
+    run_steps("r1", ALL_STEPS[:-1])                               # everything but the allocations
+    admin.post("/clock", json={"advance_seconds": 86_400})
+    XeroOrg(xero_org.base_url).connect(fresh_db)
+    admin.put("/limits", json={"day": 8, "minute": None, "concurrent": None, "app_minute": None})
+    admin.post("/faults", json={"kind": "latency", "ms": 300, "method": "PUT"})      # answers come back slowly
+    monkeypatch.setattr(settings, "DAILY_CALL_FLOOR", 0)
+    seq = last_seq(admin)
+    result = run_steps("r2", ("readiness", "allocate_credit_notes"))["allocate_credit_notes"]
+    calls = api_calls(admin, since=seq)
+    assert "stopped" in result and [c for c in calls if c["method"] == "PUT"]
+    assert [c["status"] for c in calls] == [200] * 8              # the whole day, none refused

@@ -115,6 +115,28 @@ def test_a_large_range_is_compared_in_slices_each_reading_only_its_own_records(m
     assert pairs["n"] > 0 and sum(pairs_read) == pairs["n"]
 
 
+def test_a_day_larger_than_a_chunk_is_compared_a_chunk_at_a_time_with_the_same_findings(
+        monkeypatch: pytest.MonkeyPatch, xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
+    """Issue 11 (memory, 1M: reconcile +128 MB): a slice is at least a whole day (Xero's `Date` filter), 16,000
+    documents a day at 1M, and each held Omono's documents and their sync state all at once. Omono's side of a
+    slice is now loaded and compared CHUNK records at a time; Xero's side stays whole (small records)."""
+    from include.omono_xero_sync import reconcile
+
+    seed(fresh_db, documents=40)
+    run_steps("r1")
+    invoices = sorted((i for i in xero_objects(admin, "invoices") if i["Type"] == "ACCREC"),
+                      key=lambda i: i["InvoiceNumber"])
+    admin.post(f"/tenants/{UK_TENANT}/invoices/{invoices[0]['InvoiceID']}/void").raise_for_status()
+    _reconcile("whole")
+    whole = {(d["kind"], d["omono_number"]) for d in _differences(fresh_db)}
+    monkeypatch.setattr(reconcile, "CHUNK", 3, raising=False)
+    states_read = _rows_read_from(monkeypatch, "FROM xero_sync.record_state WHERE entity = %s AND omono_id")
+    _reconcile("chunked")
+    assert states_read and max(states_read) <= 3
+    assert {(d["kind"], d["omono_number"]) for d in _differences(fresh_db)} == whole == {
+        ("missing", invoices[0]["InvoiceNumber"])}
+
+
 def _rows_read_from(monkeypatch: pytest.MonkeyPatch, reading: str) -> list[int]:
     """How many rows each SELECT containing `reading` returned, on any connection (the pipeline opens its
     own)."""
