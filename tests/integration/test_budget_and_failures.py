@@ -47,8 +47,7 @@ def test_a_daily_budget_smaller_than_the_backlog_makes_progress_every_day_and_sa
         if set(statuses) == {"synced"}:
             break
         assert writes, f"day {day} wrote nothing"                        # no day is spent on look-ups alone
-        admin.post("/clock", json={"advance_seconds": 86_400})
-        XeroOrg(xero_org.base_url).connect(fresh_db)
+        xero_org.next_day(admin, fresh_db)                      # a new budget
     else:
         pytest.fail("the backlog never finished")
     docs = xero_objects(admin, "invoices") + xero_objects(admin, "creditnotes")
@@ -123,8 +122,7 @@ def test_a_backlog_waiting_for_budget_is_read_again_only_as_far_as_the_days_call
                                                                           "xero_sync.record_state"))
     waiting = sum(n for (_, status), n in before.items() if status == "waiting")
     assert not any(status == "pending" for _, status in before)  # kinds the task never reached wait, saying so
-    admin.post("/clock", json={"advance_seconds": 86_400})
-    XeroOrg(xero_org.base_url).connect(fresh_db)
+    xero_org.next_day(admin, fresh_db)                      # a new budget
     run_steps("day2", ("readiness", "extract_changes"))
     with db(fresh_db) as conn:
         left = conn.execute("SELECT day_remaining FROM xero_sync.api_usage").fetchone()["day_remaining"]
@@ -175,8 +173,7 @@ def test_records_left_sending_by_a_crash_land_under_a_budget_smaller_than_a_whol
     admin.put("/limits", json={"day": 12, "minute": None, "concurrent": None, "app_minute": None})
     monkeypatch.setattr(settings, "DAILY_CALL_FLOOR", 0)
     for day in range(1, 40):
-        admin.post("/clock", json={"advance_seconds": 86_400})
-        XeroOrg(xero_org.base_url).connect(fresh_db)
+        xero_org.next_day(admin, fresh_db)                      # a new budget
         before = _statuses(fresh_db)
         run_steps(f"day{day}")
         after = _statuses(fresh_db)
@@ -232,8 +229,7 @@ def test_calls_in_flight_count_against_the_floor_so_concurrent_allocations_never
     together they went below the floor and met Xero's day limit (429)."""
     seed(fresh_db, documents=300)
     run_steps("r1", ALL_STEPS[:-1])                               # everything but the allocations
-    admin.post("/clock", json={"advance_seconds": 86_400})
-    XeroOrg(xero_org.base_url).connect(fresh_db)
+    xero_org.next_day(admin, fresh_db)                      # a new budget
     admin.put("/limits", json={"day": 8, "minute": None, "concurrent": None, "app_minute": None})
     admin.post("/faults", json={"kind": "latency", "ms": 300, "method": "PUT"})      # answers come back slowly
     monkeypatch.setattr(settings, "DAILY_CALL_FLOOR", 0)

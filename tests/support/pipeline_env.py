@@ -124,6 +124,15 @@ class XeroOrg:
                         "expires_at": time.time() + tokens["expires_in"], "scope": tokens["scope"].split(),
                         "token_type": "Bearer"})
 
+    def next_day(self, admin: object, url: str) -> None:
+        """An emulated day later: Xero's clock moves on (a new daily budget; the tokens expired, so a fresh
+        connection), and what the integration remembers of the last minute's calls is a day old, as it would be
+        (else the per-minute pacing counts days packed into one real minute, and waits)."""
+        admin.post("/clock", json={"advance_seconds": 86_400}).raise_for_status()
+        with psycopg.connect(url) as conn:
+            conn.execute("UPDATE xero_sync.api_usage SET updated_at = updated_at - interval '1 day'")
+        self.connect(url)
+
 
 @dataclass
 class SyncRun:
