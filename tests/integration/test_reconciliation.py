@@ -85,13 +85,7 @@ def test_a_large_range_is_compared_in_slices_each_reading_only_its_own_records(m
     compared on its own (two calls a slice); the findings and totals are those of one pass over the whole range."""
     from include.omono_xero_sync import reconcile
 
-    seed(fresh_db, documents=40)
-    run_steps("r1")
-    invoices = sorted((i for i in xero_objects(admin, "invoices") if i["Type"] == "ACCREC"),
-                      key=lambda i: i["InvoiceNumber"])
-    admin.post(f"/tenants/{UK_TENANT}/invoices/{invoices[-1]['InvoiceID']}/void").raise_for_status()
-    _reconcile("whole")
-    whole = {(d["kind"], d["omono_number"]) for d in _differences(fresh_db)}
+    voided, whole = _one_sales_invoice_voided_then_reconciled(fresh_db, admin, -1)
     with db(fresh_db) as conn:
         before = conn.execute("SELECT entity, currency, omono_count, omono_total, xero_count, xero_total FROM "
                               "xero_sync.reconciliation_totals WHERE reconciliation_id = (SELECT max(id) FROM "
@@ -107,7 +101,7 @@ def test_a_large_range_is_compared_in_slices_each_reading_only_its_own_records(m
                              "xero_sync.reconciliations) ORDER BY 1, 2").fetchall()
     assert parts > 3 and len(api_calls(admin, since=seq)) == 2 * parts
     assert {(d["kind"], d["omono_number"]) for d in _differences(fresh_db)} == whole == {
-        ("missing", invoices[-1]["InvoiceNumber"])}
+        ("missing", voided["InvoiceNumber"])}
     assert after == before
     with db(fresh_db) as conn:            # each slice reads the pairs of its own credit notes, not all history
         pairs = conn.execute("SELECT count(*) AS n FROM xero_sync.allocations a JOIN omono.credit_notes c ON c.id = "
@@ -122,19 +116,25 @@ def test_a_day_larger_than_a_chunk_is_compared_a_chunk_at_a_time_with_the_same_f
     slice is now loaded and compared CHUNK records at a time; Xero's side stays whole (small records)."""
     from include.omono_xero_sync import reconcile
 
-    seed(fresh_db, documents=40)
-    run_steps("r1")
-    invoices = sorted((i for i in xero_objects(admin, "invoices") if i["Type"] == "ACCREC"),
-                      key=lambda i: i["InvoiceNumber"])
-    admin.post(f"/tenants/{UK_TENANT}/invoices/{invoices[0]['InvoiceID']}/void").raise_for_status()
-    _reconcile("whole")
-    whole = {(d["kind"], d["omono_number"]) for d in _differences(fresh_db)}
+    voided, whole = _one_sales_invoice_voided_then_reconciled(fresh_db, admin, 0)
     monkeypatch.setattr(reconcile, "CHUNK", 3, raising=False)
     states_read = _rows_read_from(monkeypatch, "FROM xero_sync.record_state WHERE entity = %s AND omono_id")
     _reconcile("chunked")
     assert states_read and max(states_read) <= 3
     assert {(d["kind"], d["omono_number"]) for d in _differences(fresh_db)} == whole == {
-        ("missing", invoices[0]["InvoiceNumber"])}
+        ("missing", voided["InvoiceNumber"])}
+
+
+def _one_sales_invoice_voided_then_reconciled(url: str, admin: httpx.Client, which: int) -> tuple[dict, set]:
+    """40 demo documents synced, the `which`-th sales invoice (by number) voided in Xero, the range reconciled
+    whole: the voided invoice, and the findings as (kind, Omono number)."""
+    seed(url, documents=40)
+    run_steps("r1")
+    invoices = sorted((i for i in xero_objects(admin, "invoices") if i["Type"] == "ACCREC"),
+                      key=lambda i: i["InvoiceNumber"])
+    admin.post(f"/tenants/{UK_TENANT}/invoices/{invoices[which]['InvoiceID']}/void").raise_for_status()
+    _reconcile("whole")
+    return invoices[which], {(d["kind"], d["omono_number"]) for d in _differences(url)}
 
 
 def _rows_read_from(monkeypatch: pytest.MonkeyPatch, reading: str) -> list[int]:
