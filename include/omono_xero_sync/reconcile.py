@@ -158,19 +158,27 @@ class Comparison:
         self.xero = xero
         self.by_id = {d.id: d for docs in xero.values() for d in docs}
         self.explained: set[str] = set()
+        self._numbered: dict[str, dict[str, list[XeroDocument]]] = {}
 
     @cached_property
     def ours(self) -> dict[str, tuple[str, int]]:
         """Which of the slice's Xero documents this integration wrote (asked once: orphans and totals use it)."""
         return state.ours(self.conn, list(self.by_id))
 
+    def numbered(self, entity: entities.Entity) -> dict[str, list[XeroDocument]]:
+        """The slice's Xero documents of this kind by number, indexed once for all of its chunks."""
+        if entity.name not in self._numbered:
+            by_number: dict[str, list[XeroDocument]] = defaultdict(list)
+            for d in self.xero[entity.collection]:
+                if d.type == entity.xero_type:
+                    by_number[(d.number or "").casefold()].append(d)
+            self._numbered[entity.name] = by_number
+        return self._numbered[entity.name]
+
     def entity(self, entity: entities.Entity, records: list[dict]) -> None:
         states = state.records(self.conn, entity.name, [r["id"] for r in records])
         companies = state.records(self.conn, "contact", sorted({r["company_id"] for r in records}))
-        by_number: dict[str, list[XeroDocument]] = defaultdict(list)
-        for d in self.xero[entity.collection]:
-            if d.type == entity.xero_type:
-                by_number[(d.number or "").casefold()].append(d)
+        by_number = self.numbered(entity)
         for rec in records:
             self.record(entity, rec, states.get(rec["id"]), companies.get(rec["company_id"]), by_number)
 
