@@ -61,9 +61,10 @@ def fresh_database(admin_url: str, name: str = DEMO_DB) -> str:
     return database_url(admin_url, name)
 
 
-def _free_port(preferred: int) -> int:
+def _free_port(preferred: int | None = None) -> int:
+    """The preferred port if nothing listens there now, else one the system picks."""
     with socket.socket() as s:
-        if s.connect_ex(("127.0.0.1", preferred)) != 0:
+        if preferred and s.connect_ex(("127.0.0.1", preferred)) != 0:
             return preferred
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -72,26 +73,43 @@ def _free_port(preferred: int) -> int:
 
 def start_emulator(port: int, keep: bool = False, extra: tuple[str, ...] = (), in_memory: bool = False
                    ) -> tuple[subprocess.Popen, str]:
-    """The emulator in its own process, its organisations kept in .run/demo-xero (or only in memory)."""
+    """The emulator in its own process, its organisations kept in .run/demo-xero (or only in memory). A port
+    taken meanwhile (another demo or bench starting beside this one) is given up for one the system picks: the
+    answer must come from this process, never from another emulator that happens to listen there."""
     data = RUN / "demo-xero"
     if data.exists() and not keep:
         for f in data.iterdir():
             f.unlink()
+    for candidate in (port, _free_port()):
+        proc = _spawn_emulator(candidate, () if in_memory else ("--data-dir", str(data)), extra)
+        if _emulator_answers(proc, f"http://127.0.0.1:{candidate}"):
+            return proc, f"http://127.0.0.1:{candidate}"
+    raise SystemExit("The Xero emulator did not start; see .run/demo-xero.log")
+
+
+def _spawn_emulator(port: int, where: tuple[str, ...], extra: tuple[str, ...]) -> subprocess.Popen:
+    RUN.mkdir(parents=True, exist_ok=True)
     log = open(RUN / "demo-xero.log", "w")  # noqa: SIM115 - lives as long as the process
-    where = () if in_memory else ("--data-dir", str(data))
-    proc = subprocess.Popen([sys.executable, "-m", "include.xero_emulator", "--port", str(port), *where, *extra],
+    return subprocess.Popen([sys.executable, "-m", "include.xero_emulator", "--port", str(port), *where, *extra],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    url = f"http://127.0.0.1:{port}"
+
+
+def _emulator_answers(proc: subprocess.Popen, url: str) -> bool:
+    """Whether this emulator process (by its pid) answers at url; it is stopped if it does not within 20 s."""
     import httpx
 
     for _ in range(200):
+        if proc.poll() is not None:
+            return False
         try:
-            if httpx.get(f"{url}/_emulator/health", timeout=1).status_code == 200:
-                return proc, url
+            health = httpx.get(f"{url}/_emulator/health", timeout=1)
+            if health.status_code == 200 and health.json().get("pid") == proc.pid:
+                return True
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     proc.terminate()
-    raise SystemExit("The Xero emulator did not start; see .run/demo-xero.log")
+    return False
 
 
 def airflow_env(db_url: str, emulator_url: str) -> dict[str, str]:

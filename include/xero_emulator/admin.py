@@ -8,6 +8,7 @@ Xero's web app applies them; they are made as "typed by a person", so `createdBy
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -100,8 +101,8 @@ class Admin:
 
     # -- state -------------------------------------------------------------------------------------------
     def health(self, **_: Any) -> dict:
-        return {"status": "ok", "persistent": self.emu.store.persistent, "limits": self.emu.limiter.limits.as_dict(),
-                "clock_speed": self.emu.clock.speed}
+        return {"status": "ok", "pid": os.getpid(), "persistent": self.emu.store.persistent,
+                "limits": self.emu.limiter.limits.as_dict(), "clock_speed": self.emu.clock.speed}
 
     def reset(self, **_: Any) -> dict:
         self.emu.reset()
