@@ -7,6 +7,7 @@ happen inside the functions so that DAG files stay fast to parse."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -26,7 +27,9 @@ def _quiet_great_expectations() -> None:
     names = {"great_expectations", "great_expectations._docs_decorators",   # set before its import, which logs
              *(n for n in logging.root.manager.loggerDict if n.startswith("great_expectations"))}
     for name in names:
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logger = logging.getLogger(name)
+        if logger.level != logging.WARNING:      # each setLevel clears every logger's cache: a tenth of a check
+            logger.setLevel(logging.WARNING)
 
 
 _quiet_great_expectations()      # before anything imports it: its import already logs
@@ -59,20 +62,32 @@ def _suite(name: str, expectations: list[Any]) -> Any:
     return gx.ExpectationSuite(name=name, expectations=expectations)
 
 
-def _validate(rows: list[dict], suite: Any, key_columns: list[str]) -> dict[int, list[str]]:
-    """Run one suite over rows; returns row_key -> messages in suite order."""
-    if not rows:
-        return {}
+@functools.cache
+def _pandas_source() -> Any:
+    """One ephemeral GX context per process, made once: GX writes its project configuration out as YAML at each
+    step of making one, which cost a fifth of every check when a context was made per page."""
     import great_expectations as gx
-    import pandas as pd
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     _quiet_great_expectations()
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (context.data_sources.add_pandas("omono").add_dataframe_asset(suite.name)
-             .add_batch_definition_whole_dataframe("run")
-             .get_batch(batch_parameters={"dataframe": pd.DataFrame(rows)}))
+    return context.data_sources.add_pandas("omono")
+
+
+@functools.cache
+def _batch_definition(suite_name: str) -> Any:
+    """A dataframe asset per suite, made once; each page's rows come as the batch's dataframe parameter."""
+    return _pandas_source().add_dataframe_asset(suite_name).add_batch_definition_whole_dataframe("run")
+
+
+def _validate(rows: list[dict], suite: Any, key_columns: list[str]) -> dict[int, list[str]]:
+    """Run one suite over rows; returns row_key -> messages in suite order."""
+    if not rows:
+        return {}
+    import pandas as pd
+
+    batch = _batch_definition(suite.name).get_batch(batch_parameters={"dataframe": pd.DataFrame(rows)})
     result = batch.validate(suite, result_format={"result_format": "COMPLETE",
                                                   "unexpected_index_column_names": key_columns})
     order = {e.meta["message"]: i for i, e in enumerate(suite.expectations)}

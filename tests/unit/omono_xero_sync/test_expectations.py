@@ -76,3 +76,21 @@ def test_great_expectations_bookkeeping_stays_out_of_the_task_log(caplog: pytest
     with caplog.at_level(logging.INFO):
         expectations.check(entities.DISPATCH_INVOICE, [_doc(1)], _ctx())
     assert not [r for r in caplog.records if r.name.startswith("great_expectations") and r.levelno < logging.WARNING]
+
+
+def test_pages_checked_one_after_another_share_one_gx_context_and_each_is_judged_on_its_own_rows(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A context made per page cost a fifth of every check (GX writes its configuration out as YAML while making
+    # one); reusing it must never let one page's rows answer for the next page's.
+    import great_expectations as gx
+
+    made = []
+    real = gx.get_context
+    monkeypatch.setattr(gx, "get_context", lambda **kw: made.append(kw) or real(**kw))
+    for cached in ("_pandas_source", "_batch_definition"):          # made afresh in this test
+        getattr(expectations, cached, None) and getattr(expectations, cached).cache_clear()
+    first = expectations.check(entities.DISPATCH_INVOICE, [_doc(1, currency_code="JPY"), _doc(2)], _ctx())
+    second = expectations.check(entities.DISPATCH_INVOICE, [_doc(3), _doc(4, lines=[{"quantity": "0"}])], _ctx())
+    third = expectations.check(entities.DISPATCH_INVOICE, [_doc(5)], _ctx())
+    assert sorted(first) == [1] and sorted(second) == [4] and third == {}
+    assert len(made) == 1
