@@ -88,6 +88,9 @@ def _validate(rows: list[dict], suite: Any, key_columns: list[str]) -> dict[int,
     import pandas as pd
 
     batch = _batch_definition(suite.name).get_batch(batch_parameters={"dataframe": pd.DataFrame(rows)})
+    # GX keeps computed metrics by batch id and falls back on them when one is missing, assuming a batch's data
+    # never changes; every page of a suite has the same batch id, so one page's metrics must go before the next.
+    _pandas_source().get_execution_engine()._metric_cache.clear()
     result = batch.validate(suite, result_format={"result_format": "COMPLETE",
                                                   "unexpected_index_column_names": key_columns})
     order = {e.meta["message"]: i for i, e in enumerate(suite.expectations)}

@@ -89,8 +89,15 @@ def test_pages_checked_one_after_another_share_one_gx_context_and_each_is_judged
     monkeypatch.setattr(gx, "get_context", lambda **kw: made.append(kw) or real(**kw))
     for cached in ("_pandas_source", "_batch_definition"):          # made afresh in this test
         getattr(expectations, cached, None) and getattr(expectations, cached).cache_clear()
+    from great_expectations.datasource.fluent.interfaces import Batch
+
+    cached_before = []                 # GX's metrics still held from an earlier page when a page is validated
+    validate = Batch.validate
+    monkeypatch.setattr(Batch, "validate", lambda batch, *a, **kw: cached_before.append(
+        len(batch.data.execution_engine._metric_cache)) or validate(batch, *a, **kw))
     first = expectations.check(entities.DISPATCH_INVOICE, [_doc(1, currency_code="JPY"), _doc(2)], _ctx())
     second = expectations.check(entities.DISPATCH_INVOICE, [_doc(3), _doc(4, lines=[{"quantity": "0"}])], _ctx())
     third = expectations.check(entities.DISPATCH_INVOICE, [_doc(5)], _ctx())
     assert sorted(first) == [1] and sorted(second) == [4] and third == {}
     assert len(made) == 1
+    assert cached_before == [0] * 6
