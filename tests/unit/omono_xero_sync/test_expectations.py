@@ -87,8 +87,8 @@ def test_pages_checked_one_after_another_share_one_gx_context_and_each_is_judged
     made = []
     real = gx.get_context
     monkeypatch.setattr(gx, "get_context", lambda **kw: made.append(kw) or real(**kw))
-    for cached in ("_pandas_source", "_batch_definition"):          # made afresh in this test
-        getattr(expectations, cached, None) and getattr(expectations, cached).cache_clear()
+    expectations._pandas_source.cache_clear()                       # made afresh in this test
+    expectations._batch_definition.cache_clear()
     from great_expectations.datasource.fluent.interfaces import Batch
 
     cached_before = []                 # GX's metrics still held from an earlier page when a page is validated
