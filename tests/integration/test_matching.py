@@ -212,3 +212,33 @@ def test_documents_are_looked_up_the_cheaper_way_for_what_xero_holds_and_found_e
     assert len(invoices) == typed + len(numbers) - 1
     assert record_state(fresh_db, "dispatch_invoice", numbers[0])["status"] == "held"     # the clash, red
     assert all(record_state(fresh_db, "dispatch_invoice", n)["status"] == "synced" for n in numbers[1:])
+
+
+def test_a_credit_note_typed_in_xero_is_found_through_xeros_list_then_read_in_full_by_id(
+        xero_org: XeroOrg, fresh_db: str, admin: httpx.Client) -> None:
+    """Issue 11: the list read keeps only each number's ids (holding every listed credit note cost 5.8 KB each), so a
+    number it finds is read again in full by id, in one call; the clash is red and the typed credit note untouched."""
+    seed(fresh_db, documents=1_200)
+    run_steps("r1", ("readiness", "extract_changes", "check_records", "push_contacts"))
+    with db(fresh_db) as conn:
+        notes = conn.execute("SELECT c.number, s.xero_id FROM omono.credit_notes c JOIN xero_sync.record_state s ON "
+                             "s.entity = 'contact' AND s.omono_id = c.company_id WHERE c.kind = 'sales' ORDER BY c.id"
+                             ).fetchall()
+    assert -(-len(notes) // 50) >= 3              # more look-ups by number than a count and one page of the list
+    line = {"Description": "Typed by hand", "Quantity": 1, "UnitAmount": 10, "AccountCode": "200",
+            "TaxType": "OUTPUT2"}
+    typed = [notes[0]["number"]] + [f"BK-CN-{i:04d}" for i in range(1, 120)]
+    _typed_in_xero(admin, CreditNotes=[{"Type": "ACCRECCREDIT", "Contact": {"ContactID": str(notes[0]["xero_id"])},
+                                        "CreditNoteNumber": n, "Date": "2026-09-02", "Status": "AUTHORISED",
+                                        "LineItems": [line]} for n in typed])
+    seq = last_seq(admin)
+    run_steps("r2", ("extract_changes", "check_records", "push_credit_notes"))
+    reads = [c for c in api_calls(admin, since=seq)                  # the sales credit notes' (not the purchase)
+             if c["method"] == "GET" and "CreditNotes" in c["path"] and "ACCPAYCREDIT" not in c["query"]]
+    listed = [c for c in reads if "pageSize=1000" in c["query"]]
+    assert (len(reads), len(listed)) == (1 + 1 + 1, 1)               # count, the one page, the hit by id
+    assert "CreditNoteID" in reads[-1]["query"]
+    in_xero = [n for n in xero_objects(admin, "creditnotes") if n["CreditNoteNumber"] == notes[0]["number"]]
+    assert [li["Description"] for n in in_xero for li in n["LineItems"]] == ["Typed by hand"]
+    assert record_state(fresh_db, "sales_credit_note", notes[0]["number"])["status"] == "held"
+    assert all(record_state(fresh_db, "sales_credit_note", n["number"])["status"] == "synced" for n in notes[1:])
