@@ -513,8 +513,28 @@ def get_document(call: Call, kind: DocKind, doc_id: str) -> dict:
 
 
 def list_documents(call: Call, kind: DocKind) -> dict:
-    """GET /Invoices and GET /CreditNotes. Candidates come from the indexes whenever a parameter or the `where`
-    filter allows (see indexes.py); every filter is then applied to each candidate."""
+    """GET /Invoices and GET /CreditNotes: the query's rows, a page of them when `page` is given."""
+    rows, pagination = paginate(call, _selected(call, kind))
+    summary = call.flag("summaryOnly")
+    # Line items come with paging or a look-up by ID/number, not in a plain list (shared notes §2.8).
+    by_reference = bool(call.csv("IDs")) or (kind is INVOICES and bool(call.csv("InvoiceNumbers")))
+    with_lines = not summary and (pagination is not None or by_reference)
+    body: dict = {kind.collection: [render_document(call, kind, d, lines=with_lines, summary=summary)
+                                    for d in rows]}
+    if pagination:
+        body = {"pagination": pagination, **body}
+    return body
+
+
+def _selected(call: Call, kind: DocKind) -> list[dict]:
+    """The documents a list query asks for, in order. Candidates come from the indexes whenever a parameter or the
+    `where` filter allows (see indexes.py); every filter is then applied to each candidate. A paged query's rows
+    are remembered until the organisation's next write, so its later pages cost only their own rendering."""
+    key = ((kind.store_kind, call.client_id, call.headers.get("if-modified-since"),
+            *sorted((k, str(v)) for k, v in call.query.items() if k != "page"))
+           if call.query.get("page") else None)
+    if key in call.tenant.lists:
+        return call.tenant.lists[key]
     docs = kind.objects(call)
     index = call.tenant.documents[kind.store_kind]
     query = ListQuery.of(call)
@@ -531,16 +551,9 @@ def list_documents(call: Call, kind: DocKind) -> dict:
         checks.append(lambda d: term in (d.get(kind.number_key) or "").lower()
                       or term in (d.get("Reference") or "").lower())
     rows = order_rows(call, select(call, pool, query=query, extra=lambda d: all(c(d) for c in checks)), None)
-    rows, pagination = paginate(call, rows)
-    summary = call.flag("summaryOnly")
-    # Line items come with paging or a look-up by ID/number, not in a plain list (shared notes §2.8).
-    by_reference = bool(call.csv("IDs")) or (kind is INVOICES and bool(call.csv("InvoiceNumbers")))
-    with_lines = not summary and (pagination is not None or by_reference)
-    body: dict = {kind.collection: [render_document(call, kind, d, lines=with_lines, summary=summary)
-                                    for d in rows]}
-    if pagination:
-        body = {"pagination": pagination, **body}
-    return body
+    if key is not None:
+        call.tenant.remember_list(key, rows)
+    return rows
 
 
 def _parameter_filters(call: Call, kind: DocKind) -> list[tuple[AnyOf, Callable[[dict], bool]]]:
