@@ -16,6 +16,7 @@ from typing import Any
 
 from include.xero_emulator.errors import HttpError
 
+_ESCAPED = re.compile(r"\\(.)", re.DOTALL)   # a backslash keeps the character after it (quotes, backslashes)
 _TOKEN = re.compile(r"""\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<num>-?\d+(?:\.\d+)?)|(?P<op>==|!=|>=|<=|&&|\|\||[<>!().,=])
                     |(?P<ident>[A-Za-z_][A-Za-z0-9_]*))""", re.VERBOSE)
 DATE_FIELDS = {"Date", "DueDate", "FullyPaidOnDate", "ExpectedPaymentDate", "PlannedPaymentDate"}
@@ -147,7 +148,7 @@ class _Parser:
     def operand(self) -> _Term:
         kind, value = self.take()
         if kind == "str":
-            text = bytes(value[1:-1], "utf-8").decode("unicode_escape")
+            text = _ESCAPED.sub(lambda m: m.group(1), value[1:-1])
             return _Term(lambda o: text, literal=text)
         if kind == "num":
             number = float(value)

@@ -24,6 +24,15 @@ def test_where_filters_like_xero(where: str, expected: bool) -> None:
     assert compile_where(where)(INVOICE) is expected
 
 
+@pytest.mark.parametrize("name", ["Café «Rouge» 🎉", 'Say "hi"', "back\\slash, comma", "Straße"])
+def test_a_string_literal_keeps_non_ascii_quotes_and_backslashes(name: str) -> None:
+    """What a client escapes (backslash and double quote, as Xero's `where` strings need) is all that is unescaped:
+    accented letters and emoji compare as themselves (they were read as Latin-1 bytes, so never matched)."""
+    literal = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    assert compile_where(f"Name=={literal}")({"Name": name}) is True
+    assert compile_where(f"Name=={literal}")({"Name": name + "x"}) is False
+
+
 def test_unparseable_where_is_a_400_not_a_crash() -> None:
     with pytest.raises(HttpError) as err:
         compile_where('Name=="unterminated')
