@@ -36,6 +36,7 @@ _quiet_great_expectations()      # before anything imports it: its import alread
 
 
 PLURAL = {"sales": "sales", "purchase": "purchases"}
+MAX_NUMBER = 255        # characters Xero takes in a document number (the SDK refuses more before sending)
 
 
 @dataclass
@@ -148,7 +149,10 @@ def check_documents(entity: Entity, records: list[dict], ctx: CheckContext) -> d
     for r in records:
         currency = r["currency_code"].strip()
         total = money.document_totals(r["lines"]).total
+        in_xero = transform.number_in_xero(entity, r)
         docs.append({"row_key": r["id"], "number": r["number"], "currency_code": currency,
+                     "number_label": transform.shorten(r["number"]), "number_in_xero": in_xero,
+                     "number_in_xero_label": transform.shorten(in_xero),
                      "company": transform.shorten(r["company_name"]),
                      "contact_ready": r["company_id"] not in ctx.contact_problems,
                      "contact_problem": transform.waits_for_company(
@@ -164,6 +168,9 @@ def check_documents(entity: Entity, records: list[dict], ctx: CheckContext) -> d
             lines.append(_line_row(r, li, kind, ctx))
     earliest, latest = pd.Timestamp(date(2000, 1, 1)), pd.Timestamp(ctx.today + timedelta(days=366))
     doc_expectations = [
+        gxe.ExpectColumnValueLengthsToBeBetween(column="number_in_xero", max_value=MAX_NUMBER, meta={
+            "message": f"{{number_label}}: its number in Xero, '{{number_in_xero_label}}', is longer than Xero's "
+                       f"{MAX_NUMBER} characters. Shorten it in Omono."}),
         gxe.ExpectColumnValuesToBeInSet(column="contact_ready", value_set=[True], meta={
             "message": "{contact_problem}"}),
         gxe.ExpectColumnValuesToBeInSet(column="currency_code", value_set=sorted(ctx.currencies), meta={
@@ -220,8 +227,9 @@ def check_documents(entity: Entity, records: list[dict], ctx: CheckContext) -> d
                            "documents in a locked period: move the lock date in Xero (Settings > Advanced > "
                            "Financial settings) or date the document later in Omono; it goes on the next run."}))
     doc_suite = _suite(f"{entity.name}_documents", doc_expectations)
-    found = _validate(active, doc_suite, ["row_key", "number", "company", "contact_problem", "currency_code",
-                                          "total_text", "issue_date", "due_date", "exchange_rate"])
+    found = _validate(active, doc_suite, ["row_key", "number", "number_label", "number_in_xero_label", "company",
+                                          "contact_problem", "currency_code", "total_text", "issue_date", "due_date",
+                                          "exchange_rate"])
     active_keys = {d["row_key"] for d in active}
     for key, messages in _validate([li for li in lines if li["row_key"] in active_keys], line_suite,
                                    ["row_key", "number", "line_no", "analysis_code", "account_code", "tax_code",

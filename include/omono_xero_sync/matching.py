@@ -132,6 +132,12 @@ class ContactDirectory:
 
 
 # -- documents --------------------------------------------------------------------------------------------------
+def number_key(number: str) -> str:
+    """A document number as Xero compares them: the spaces around it dropped (Xero strips them) and case ignored
+    (`lower`, as Xero's filters do), so the list read here and Xero's own look-up find the same documents."""
+    return number.strip().lower()
+
+
 def documents_numbered(client: Any, entity: Entity, numbers: list[str]) -> list[Any]:
     """Xero's documents of this kind (any type) carrying any of `numbers`, with their lines. Invoice numbers go
     in Xero's comma-separated `InvoiceNumbers` list, except those with a comma, which only `where` can carry."""
@@ -189,15 +195,25 @@ class DocumentFinder:
 
     def __init__(self, client: Any, entity: Entity, expected_numbers: int) -> None:
         self.client, self.entity, self.expected = client, entity, expected_numbers
-        self._directory: dict[str, tuple[str, ...]] | None = None       # number, casefolded -> Xero ids
+        self._directory: dict[str, tuple[str, ...]] | None = None       # number_key -> Xero ids
         self._decided = False
 
     def find(self, numbers: list[str], fresh: bool = False) -> list[Any]:
         if fresh or not self._use_directory():
             return documents_numbered(self.client, self.entity, numbers)
         assert self._directory is not None
-        hits = sorted({i for n in numbers for i in self._directory.get(n.casefold(), ())})
+        hits = sorted({i for n in numbers for i in self._directory.get(number_key(n), ())})
         return documents_by_id(self.client, self.entity, hits) if hits else []
+
+    def remember(self, written: list[tuple[str, str]]) -> None:
+        """(number, id) of documents this push has just written: the list was read before them, and a record of a
+        later group with one of their numbers must find them there, as Xero's own look-up would."""
+        if self._directory is None:
+            return
+        for number, doc_id in written:
+            ids = self._directory.get(number_key(number), ())
+            if doc_id not in ids:
+                self._directory[number_key(number)] = (*ids, doc_id)
 
     def _use_directory(self) -> bool:
         if not self._decided:
@@ -238,6 +254,6 @@ class DocumentFinder:
         directory: dict[str, tuple[str, ...]] = {}
         for doc in self._list(page_size=PAGE_SIZE):
             if getattr(doc, number):
-                folded = getattr(doc, number).casefold()
+                folded = number_key(getattr(doc, number))
                 directory[folded] = (*directory.get(folded, ()), str(getattr(doc, key)))
         return directory

@@ -436,7 +436,7 @@ class Pusher:
         by_id = {self._doc_id(d): d for d in found if matching.enum(d.type) == self.entity.xero_type}
         for doc in by_id.values():
             if getattr(doc, _snake(self.entity.number_key)):
-                by_number.setdefault(getattr(doc, _snake(self.entity.number_key)).casefold(), []).append(doc)
+                by_number.setdefault(matching.number_key(getattr(doc, _snake(self.entity.number_key))), []).append(doc)
         owners: dict[str, tuple[str, int] | None] = dict(state.ours(self.conn, list(by_id)))
         owners |= dict.fromkeys(matching.created_by_this_app(self.client, self.entity,
                                                              [i for i in by_id if i not in owners]))
@@ -445,7 +445,8 @@ class Pusher:
             if p.xero_id is not None:
                 kept.append(p)
                 continue
-            hits = [d for n in {_xero_number(self.entity, p), p.number} if n for d in by_number.get(n.casefold(), [])]
+            hits = [d for n in {_xero_number(self.entity, p), p.number} if n
+                    for d in by_number.get(matching.number_key(n), [])]
             hits += [by_id[x] for x in written.get(p.omono_id, []) if x in by_id]
             plan = self._decide(p, list({id(d): d for d in hits}.values()), owners)
             if plan:
@@ -453,13 +454,15 @@ class Pusher:
         return kept
 
     def _same_number_in_this_batch(self, fresh: list[Plan]) -> set[int]:
-        """Two new records of the same contact with the same number (a bill's supplier number keyed twice): the
-        first goes, the others are held as they would be once it is in Xero; ids of the held ones."""
+        """Two new records with the same number, of the same contact (a bill's supplier number keyed twice) or of
+        any contact where Xero's numbers are unique (sales): the first goes, the others are held as they would be
+        once it is in Xero; ids of the held ones."""
         first: dict[tuple[str, str], Plan] = {}
         held: set[int] = set()
+        unique = self.entity.xero_type in UNIQUE_NUMBERS
         for p in sorted(fresh, key=lambda p: p.omono_id):
-            number = (_xero_number(self.entity, p) or "").casefold()
-            key = ((p.payload.get("Contact") or {}).get("ContactID", ""), number)
+            number = matching.number_key(_xero_number(self.entity, p) or "")
+            key = ("" if unique else (p.payload.get("Contact") or {}).get("ContactID", ""), number)
             if p.action == "cancel" or not number:
                 continue
             if key in first:
@@ -764,6 +767,8 @@ class Pusher:
                               sending_since=None, xero_id=p.xero_id)     # an update names the document it concerns
                 continue
             self.written.append((str(xero_id), p.omono_id))
+            if self.finder and number:
+                self.finder.remember([(number, str(xero_id))])
             fields = {"xero_id": str(xero_id), "content_hash": p.digest, "last_sent": sent, "xero_number": number,
                       "xero_status": status, "sending_key": None, "sending_since": None}
             wrong = self._totals_differ(p, got)
@@ -812,8 +817,9 @@ def _sibling_message(p: Plan, entity: Entity, doc: Any, owner: tuple[str, int] |
                      other: str | None = None) -> str:
     number = number or getattr(doc, _snake(entity.number_key))
     who = other or f"Omono id {owner[1] if owner else '?'}"
-    return (f"{p.number} carries the number {number} in Xero, and so does another Omono {entity.noun.lower()} for the "
-            f"same contact ({who}). Nothing was sent, so that one is not overwritten or doubled. If both are the same "
+    whose = "" if entity.xero_type in UNIQUE_NUMBERS else " for the same contact"
+    return (f"{p.number} carries the number {number} in Xero, and so does another Omono {entity.noun.lower()}{whose} "
+            f"({who}). Nothing was sent, so that one is not overwritten or doubled. If both are the same "
             "document, cancel one in Omono; if the number was really used twice, make it distinct in Omono (e.g. add "
             "a suffix), then choose Retry.")
 

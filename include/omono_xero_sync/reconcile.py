@@ -171,7 +171,7 @@ class Comparison:
             by_number: dict[str, list[XeroDocument]] = defaultdict(list)
             for d in self.xero[entity.collection]:
                 if d.type == entity.xero_type:
-                    by_number[(d.number or "").casefold()].append(d)
+                    by_number[matching.number_key(d.number or "")].append(d)
             self._numbered[entity.name] = by_number
         return self._numbered[entity.name]
 
@@ -190,7 +190,7 @@ class Comparison:
         if not cancelled:
             self.report.omono[(entity.name, currency)].add(expected.total)
         contact = str(company["xero_id"]) if company and company.get("xero_id") else None
-        copies = [d for d in by_number.get(number_in_xero(entity, rec).casefold(), [])
+        copies = [d for d in by_number.get(matching.number_key(number_in_xero(entity, rec)), [])
                   if contact is None or d.contact_id == contact]
         known = self.by_id.get(str(st["xero_id"])) if st and st["xero_id"] else None
         if known is not None and all(known.id != d.id for d in copies):
