@@ -499,6 +499,9 @@ class Pusher:
             return None
         typed = [d for d in same if _status(d) not in GONE and self._doc_id(d) not in owners]
         equal = [d for d in typed if transform.same_document(p.payload, d)]
+        if equal and _rank(_status(equal[0])) < _rank(p.payload.get("Status")):
+            self._hold(p, _typed_draft_message(p, equal[0]))     # linked, it would be "synced" yet off the ledger
+            return None
         if equal:
             self._link(p, equal[0])
             return None
@@ -847,6 +850,13 @@ def _typed_message(p: Plan, entity: Entity, doc: Any) -> str:
             "create (typed in Xero, or sent by another app), and its content differs from Omono's. So as not to "
             "overwrite or duplicate it, nothing was sent. If it is the same document, make the two agree or delete "
             "or void the one in Xero, then choose Retry; if it is a different one, correct the number in Omono.")
+
+
+def _typed_draft_message(p: Plan, doc: Any) -> str:
+    status = "a draft" if _status(doc) == "DRAFT" else "awaiting approval"
+    return (f"{p.number}: Xero already has it with exactly Omono's content, typed there (not by this integration), "
+            f"but {status}, while Omono's is issued. It was left as it is, since this integration does not change "
+            "what a person typed. Approve it in Xero (or delete it there to have Omono's sent), then choose Retry.")
 
 
 def _xero_number(entity: Entity, p: Plan) -> str | None:
