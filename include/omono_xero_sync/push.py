@@ -508,13 +508,17 @@ class Pusher:
         if typed:
             self._hold(p, _typed_message(p, entity, typed[0]))
             return None
-        others = [d for d in hits if d not in same and _status(d) != "DELETED"]
+        # where Xero keeps numbers unique, another contact's document or a person's voided one keeps this number
+        others = [d for d in hits if (d not in same or _status(d) == "VOIDED") and _status(d) != "DELETED"]
         if others and entity.xero_type in UNIQUE_NUMBERS:
             doc = others[0]
             other = transform.shorten(doc.contact.name) if doc.contact and doc.contact.name else "another contact"
-            self._hold(p, f"{p.number} is already used in Xero by a different document ({matching.enum(doc.type)} for "
-                          f"'{other}'). Omono's document numbers must not clash with Xero's: raise Omono's starting "
-                          "number or renumber the Xero document, then choose Retry.")
+            voided = _status(doc) == "VOIDED"
+            fix = ("Xero keeps a voided document's number, so give Omono's document another number" if voided
+                   else "raise Omono's starting number or renumber the Xero document")
+            self._hold(p, f"{p.number} is already used in Xero by a different document ({matching.enum(doc.type)} "
+                          f"for '{other}'{', voided' if voided else ''}). Omono's document numbers must not clash "
+                          f"with Xero's: {fix}, then choose Retry.")
             return None
         return p
 

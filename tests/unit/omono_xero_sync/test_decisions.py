@@ -74,6 +74,7 @@ MINE = {"a": ("dispatch_invoice", 1)}                      # written by this int
     ([_doc("a", status="VOIDED")], MINE, "held"),
     ([_doc("a")], {}, "linked"),                                # typed by a person, exactly Omono's content
     ([_doc("a", status="DRAFT")], {}, "held"),                  # the same, but a draft Omono has issued: not synced
+    ([_doc("a", status="VOIDED")], {}, "held"),                 # a person's voided invoice keeps its number in Xero
     ([_doc("a", price="99")], {}, "held"),                      # typed by a person, different: never overwritten
     ([_doc("a")], {"a": ("dispatch_invoice", 2)}, "held"),      # another record's: never adopted for this one
     ([_doc("a", contact=OTHER)], {}, "held"),                   # a sales invoice number is unique in Xero
